@@ -1,6 +1,7 @@
 """Train the dense VGG checkpoint shipped as helpers/shipped/vgg_fmnist.pt (Labs 1-2).
 
     python scripts/train_dense_vgg.py --epochs 30 --seed 0
+    python scripts/train_dense_vgg.py --dataset cifar10 --out ~/.cache/efficient-dl-labs/vgg_cifar10.pt  # online
 
 Recipe: full Fashion-MNIST train set (60k), random crop (2-px padding) + horizontal flip,
 SGD (momentum 0.9, Nesterov, weight decay 5e-4), one-cycle LR peaking at 0.1, label smoothing 0.1,
@@ -19,14 +20,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from helpers.data import get_dataloaders
+from helpers.data import DATASETS, get_dataloaders
 from helpers.env import seed_everything
-from helpers.models import save_checkpoint, vgg_fmnist
+from helpers.models import VGG, VGG_FMNIST_CFG, save_checkpoint
 from helpers.train import evaluate, train
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", choices=DATASETS, default="fashion-mnist")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--batch-size", type=int, default=128)
@@ -35,8 +37,8 @@ def main():
     args = parser.parse_args()
 
     seed_everything(args.seed)
-    loaders = get_dataloaders("fashion-mnist", batch_size=args.batch_size, subset=False, seed=args.seed)
-    model = vgg_fmnist()
+    loaders = get_dataloaders(args.dataset, batch_size=args.batch_size, subset=False, seed=args.seed)
+    model = VGG(VGG_FMNIST_CFG, in_channels=loaders["train"].dataset.images.shape[1])
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=args.lr, total_steps=args.epochs * len(loaders["train"]), pct_start=0.15)
@@ -51,6 +53,7 @@ def main():
     seconds = time.time() - start
     meta = {
         "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
+        "dataset": args.dataset,
         "seed": args.seed,
         "epochs": args.epochs,
         "test_accuracy": round(accuracy, 2),

@@ -1,0 +1,68 @@
+# Efficient Deep Learning labs — every target sets up what it needs and can be re-run.
+#
+#   make lab      # create .venv, install, check assets, open JupyterLab on labs/
+#   make test     # the same setup, then the whole test suite (offline, fast profile)
+#
+# Variables: PYTHON (interpreter for the venv), VENV (its folder), JUPYTER_ARGS (extra options
+# for `jupyter lab`, e.g. JUPYTER_ARGS="--no-browser --port 8899"), PYTEST_ARGS.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+JUPYTER_ARGS ?=
+PYTEST_ARGS ?=
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: setup assets lab test test-quick release grade benchmarks checkpoint lint clean help
+
+help:
+	@sed -n '1,10p' Makefile
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 9))' || \
+		{ echo "Python >= 3.9 is needed (found: $$($(PYTHON) --version)); run: make PYTHON=python3.11 ..."; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -r requirements-dev.txt -e .
+	touch $@
+
+setup: $(STAMP) assets
+
+# Verify the shipped files and look for the full Fashion-MNIST set (the fast profile needs only
+# the shipped subset; the full profile needs the Debian package or one download).
+assets: $(STAMP)
+	$(BIN)/python scripts/check_assets.py
+
+# Jupyter refuses to run as root unless told (containers, CI): say so only when we are root.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+lab: setup
+	$(BIN)/jupyter lab labs/ $(ALLOW_ROOT) $(JUPYTER_ARGS)
+
+# The README's test command: unit tests, nbgrader pipeline (release, leaks, autograde, mutants),
+# the JupyterLab server, and every solution notebook under nbval — all in the fast profile.
+test: setup
+	LABS_PROFILE=fast MPLBACKEND=Agg $(BIN)/python -m pytest tests solutions --nbval-lax --nbval-current-env $(PYTEST_ARGS)
+
+# Everything except the slow nbgrader / notebook runs.
+test-quick: setup
+	LABS_PROFILE=fast MPLBACKEND=Agg $(BIN)/python -m pytest tests -m "not slow" $(PYTEST_ARGS)
+
+# Regenerate labs/ from solutions/ (commit both).
+release: setup
+	$(BIN)/python scripts/release.py
+
+# Re-run the benchmarks in the full profile and refresh benchmarks/results/ and the solutions' outputs.
+benchmarks: setup
+	$(BIN)/python benchmarks/lab1_pruning.py --profile full --json benchmarks/results/lab1_pruning.json --update-solution
+
+# Rebuild the shipped dense checkpoint (about 25 minutes on a 2-core CPU).
+checkpoint: setup
+	$(BIN)/python scripts/train_dense_vgg.py --epochs 30 --seed 0
+
+lint: setup
+	$(BIN)/ruff check helpers scripts tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache submitted autograded feedback gradebook.db

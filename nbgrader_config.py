@@ -1,0 +1,23 @@
+"""nbgrader configuration for the course (run nbgrader from the repository root).
+
+solutions/<lab>/<lab>.ipynb  ->  `nbgrader generate_assignment`  ->  labs/<lab>/<lab>.ipynb
+"""
+
+c = get_config()  # noqa: F821 (provided by nbgrader)
+
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "labs"
+c.CourseDirectory.submitted_directory = "submitted"
+c.CourseDirectory.autograded_directory = "autograded"
+c.CourseDirectory.feedback_directory = "feedback"
+
+# The student notebooks carry no outputs (solutions/ keeps the reference outputs of a full run).
+c.ClearOutput.enabled = True
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Every cell of a fast-profile lab runs in seconds; 120 s per cell bounds an infinite loop
+# (a timed-out cell is interrupted and scores 0, the rest of the notebook is still graded).
+c.Execute.timeout = 120
+# A deleted or renamed test cell is put back from the source notebook and graded, not silently zeroed.
+c.OverwriteCells.add_missing_cells = True

@@ -1,0 +1,15 @@
+"""Shared test setup.
+
+nbgrader shells out to `alembic` (gradebook migrations) and `jupyter` through PATH, so the
+interpreter's bin/ goes first; matplotlib draws off-screen; tests run in the fast profile.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+os.environ.setdefault("LABS_PROFILE", "fast")
