@@ -92,7 +92,7 @@ MANIFEST: dict[str, Asset] = {
         ),
         Asset(
             name="vgg_fmnist",
-            sha256="474e775e2272bded34070835a4f17a76fe5756a1fe87e8e92f7551887cbd4b19",
+            sha256="5395828139925e56e86dff84fefc2c2edcf91f7dd016c22178faa8990fd89b4a",
             filename="vgg_fmnist.pt",
             package="vgg_fmnist.pt",
             licence="MIT (this repository); trained by scripts/train_dense_vgg.py",
