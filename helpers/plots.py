@@ -71,7 +71,7 @@ def plot_matrices(matrices: dict, cmap: str = "tab20c"):
     fig, axes = plt.subplots(1, len(matrices), figsize=(3.2 * len(matrices), 3.2), squeeze=False)
     for ax, (title, m) in zip(axes.ravel(), matrices.items()):
         m = torch.as_tensor(m).detach().float().cpu()
-        ax.imshow(m != 0, vmin=0, vmax=1, cmap=cmap)
+        ax.imshow((m != 0).numpy(), vmin=0, vmax=1, cmap=cmap)
         for (i, j), v in zip(((i, j) for i in range(m.shape[0]) for j in range(m.shape[1])), m.flatten()):
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
         ax.set_title(title, fontsize=9)

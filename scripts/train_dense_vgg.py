@@ -33,11 +33,12 @@ def main():
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--subset", action="store_true", help="train on the shipped subset (a smoke test)")
     parser.add_argument("--out", type=Path, default=Path("helpers/shipped/vgg_fmnist.pt"))
     args = parser.parse_args()
 
     seed_everything(args.seed)
-    loaders = get_dataloaders(args.dataset, batch_size=args.batch_size, subset=False, seed=args.seed)
+    loaders = get_dataloaders(args.dataset, batch_size=args.batch_size, subset=args.subset, seed=args.seed)
     model = VGG(VGG_FMNIST_CFG, in_channels=loaders["train"].dataset.images.shape[1])
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -53,7 +54,7 @@ def main():
     seconds = time.time() - start
     meta = {
         "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
-        "dataset": args.dataset,
+        "dataset": args.dataset + (" (subset)" if args.subset else ""),
         "seed": args.seed,
         "epochs": args.epochs,
         "test_accuracy": round(accuracy, 2),

@@ -1,0 +1,110 @@
+"""helpers.env: profiles, seeding, device choice, Colab detection and the environment report."""
+
+import io
+import random
+
+import pytest
+import torch
+
+from helpers import env
+
+
+def test_profile_defaults_to_full(monkeypatch):
+    monkeypatch.delenv("LABS_PROFILE", raising=False)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    assert env.get_profile() == "full"
+    assert env.by_profile(fast=1, full=5) == 5
+
+
+def test_profile_fast(monkeypatch):
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.setenv("LABS_PROFILE", " FAST ")
+    assert env.get_profile() == "fast" and env.is_fast()
+    assert env.by_profile(fast=1, full=5) == 1
+
+
+def test_nbgrader_forces_fast(monkeypatch):
+    monkeypatch.setenv("LABS_PROFILE", "full")
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert env.get_profile() == "fast"
+    assert env.show_progress() is False  # no progress bars on stderr while grading
+
+
+def test_bad_profile_says_what_to_do(monkeypatch):
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.setenv("LABS_PROFILE", "fastest")
+    with pytest.raises(ValueError, match="LABS_PROFILE='fastest'.*fast"):
+        env.get_profile()
+
+
+def test_progress_switch(monkeypatch):
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.setenv("LABS_PROGRESS", "0")
+    assert env.show_progress() is False
+    monkeypatch.setenv("LABS_PROGRESS", "1")
+    assert env.show_progress() is True
+
+
+def test_seed_everything_repeats():
+    env.seed_everything(3)
+    a = (random.random(), torch.rand(3))
+    env.seed_everything(3)
+    b = (random.random(), torch.rand(3))
+    assert a[0] == b[0] and torch.equal(a[1], b[1])
+
+
+def test_device(monkeypatch):
+    monkeypatch.delenv("LABS_DEVICE", raising=False)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert env.get_device().type == expected
+    monkeypatch.setenv("LABS_DEVICE", "cpu")
+    assert env.get_device().type == "cpu"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_cuda_without_gpu_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("LABS_DEVICE", "cuda")
+    with pytest.raises(RuntimeError, match="unset LABS_DEVICE"):
+        env.get_device()
+
+
+def test_colab_detection(monkeypatch):
+    monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
+    monkeypatch.delitem(__import__("sys").modules, "google.colab", raising=False)
+    assert not env.in_colab()
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab-2026")
+    assert env.in_colab()
+
+
+def test_cache_dir_follows_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("LABS_CACHE", str(tmp_path / "c"))
+    assert env.cache_dir() == tmp_path / "c" and (tmp_path / "c").is_dir()
+
+
+@pytest.mark.parametrize("version, minimum, ok", [
+    ("2.14.1", "2.2", True), ("2.1.0+cpu", "2.2", False), ("0.29.1", "0.17", True),
+    ("1.26.4", "1.24", True), ("3.10.0rc1", "3.7", True), ("0.9", "0.17", False),
+])
+def test_version_compare(version, minimum, ok):
+    assert env._at_least(version, minimum) is ok
+
+
+def test_environment_report_ok():
+    out = io.StringIO()
+    assert env.environment_report(assets=("fashion_mnist_subset",), file=out)
+    text = out.getvalue()
+    assert "[OK] torch" in text and "[OK] asset fashion_mnist_subset" in text and "[FAIL]" not in text
+
+
+def test_environment_report_names_the_missing_package(monkeypatch):
+    real = env._version
+    monkeypatch.setattr(env, "_version", lambda m: None if m == "tqdm" else real(m))
+    out = io.StringIO()
+    assert not env.environment_report(file=out)
+    assert "[FAIL] tqdm is missing: pip install 'tqdm>=4.66'" in out.getvalue()
+
+
+def test_environment_report_unknown_asset():
+    out = io.StringIO()
+    assert not env.environment_report(assets=("no_such_asset",), file=out)
+    assert "[FAIL] asset no_such_asset: unknown asset" in out.getvalue()

@@ -1,0 +1,31 @@
+"""The scripts that build shipped files still run (tiny settings) and record how they ran."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers.models import load_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_train_dense_vgg_smoke(tmp_path):
+    out = tmp_path / "vgg.pt"
+    subprocess.run([sys.executable, "scripts/train_dense_vgg.py", "--subset", "--epochs", "1", "--out", str(out)],
+                   cwd=ROOT, check=True, capture_output=True, text=True, timeout=300,
+                   env={**os.environ, "LABS_PROGRESS": "0", "PYTHONPATH": str(ROOT)})
+    model, meta = load_checkpoint(out)
+    assert meta["seed"] == 0 and meta["epochs"] == 1 and meta["dataset"] == "fashion-mnist (subset)"
+    assert "--subset" in meta["command"] and meta["train_seconds"] >= 0
+    assert meta["test_accuracy"] > 30.0  # one epoch on the subset already learns something
+
+
+def test_check_assets_reports_ok():
+    result = subprocess.run([sys.executable, "scripts/check_assets.py"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[OK] vgg_fmnist" in result.stdout and "[OK] fashion_mnist_subset" in result.stdout
