@@ -43,7 +43,7 @@ MUTANTS = {
     "sparsity_dict": [
         ("typo in a layer name", [('"backbone.conv1.weight"', '"backbone.conv1.weights"')]),
         ("not sparse enough", [('"backbone.conv5.weight": 0.85', '"backbone.conv5.weight": 0.3'),
-                               ('"backbone.conv3.weight": 0.8', '"backbone.conv3.weight": 0.5')]),
+                               ('"backbone.conv3.weight": 0.7', '"backbone.conv3.weight": 0.3')]),
         ("prunes the sensitive first layer to death", [('"backbone.conv0.weight": 0.0',
                                                         '"backbone.conv0.weight": 0.99')]),
         ("sparsity 1.0 deletes a layer", [('"backbone.conv4.weight": 0.8', '"backbone.conv4.weight": 1.0')]),
@@ -103,8 +103,8 @@ def fine_grained_prune(tensor, sparsity):
 ''',
     "target_sparsity": "target_sparsity = 15 / 25\n",
     "sparsity_dict": '''
-sparsity_dict = {f"backbone.conv{i}.weight": s for i, s in enumerate([0.1, 0.7, 0.7, 0.8, 0.8, 0.8])}
-sparsity_dict["classifier.weight"] = 0.2
+sparsity_dict = {f"backbone.conv{i}.weight": s for i, s in enumerate([0.0, 0.6, 0.6, 0.7, 0.75, 0.85])}
+sparsity_dict["classifier.weight"] = 0.3
 ''',
     "get_num_channels_to_keep": '''
 def get_num_channels_to_keep(channels, prune_ratio):
