@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from helpers import assets
-from helpers.assets import Asset, AssetError, MANIFEST, fetch
+from helpers.assets import MANIFEST, Asset, AssetError, fetch
 
 
 def test_shipped_assets_verify():

@@ -5,7 +5,13 @@ import torch
 from torch import nn
 
 from helpers.metrics import (
-    MiB, get_model_macs, get_model_size, get_model_sparsity, get_num_parameters, get_sparsity, measure_latency,
+    MiB,
+    get_model_macs,
+    get_model_size,
+    get_model_sparsity,
+    get_num_parameters,
+    get_sparsity,
+    measure_latency,
 )
 from helpers.models import VGG
 

@@ -3,7 +3,15 @@
 import pytest
 import torch
 
-from helpers.models import VGG, VGG_FMNIST_CFG, load_checkpoint, load_pretrained_vgg, random_vgg, save_checkpoint, vgg_fmnist
+from helpers.models import (
+    VGG,
+    VGG_FMNIST_CFG,
+    load_checkpoint,
+    load_pretrained_vgg,
+    random_vgg,
+    save_checkpoint,
+    vgg_fmnist,
+)
 
 
 def test_layer_names_follow_the_published_lab():
