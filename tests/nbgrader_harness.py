@@ -125,3 +125,104 @@ def mutate(source: str, old: str, new: str) -> str:
     if old not in source:
         raise AssertionError(f"mutant anchor not found in the solution:\n{old}\n--- in ---\n{source}")
     return source.replace(old, new)
+
+
+# ---- shared by the per-lab grading tests (tests/test_labN_grading.py) ----------------------------
+
+def strip_volatile(nb) -> dict:
+    """Notebook JSON without volatile bits, for comparisons."""
+    import json
+
+    nb = json.loads(nbformat.writes(nb))
+    nb["metadata"].pop("widgets", None)
+    return nb
+
+
+def assert_labs_equal_generate_assignment(tmp_path: Path, lab: str) -> None:
+    """labs/<lab> must be exactly what `nbgrader generate_assignment` makes from solutions/<lab>."""
+    generated = nbformat.read(Course(tmp_path, lab).generate(), as_version=4)
+    committed = nbformat.read(REPO / "labs" / lab / f"{lab}.ipynb", as_version=4)
+    assert strip_volatile(generated) == strip_volatile(committed), "labs/ is stale: run `make release` and commit labs/"
+
+
+def solution_only_lines(nb) -> set[str]:
+    """Lines that appear only inside BEGIN/END SOLUTION or HIDDEN TESTS blocks of the source."""
+    inside, outside = set(), set()
+    for cell in nb.cells:
+        hidden = False
+        for line in cell.source.splitlines():
+            s = line.strip()
+            if s.startswith("### BEGIN SOLUTION") or s.startswith("### BEGIN HIDDEN TESTS"):
+                hidden = True
+            elif s.startswith("### END SOLUTION") or s.startswith("### END HIDDEN TESTS"):
+                hidden = False
+            elif len(s) >= 20:
+                (inside if hidden else outside).add(s)
+    return inside - outside
+
+
+def assert_no_leaks(lab: str, min_secret_lines: int = 20) -> None:
+    """No solution or hidden-test line (nor an nbgrader marker) in labs/<lab> or helpers/; no outputs in labs/."""
+    source = nbformat.read(REPO / "solutions" / lab / f"{lab}.ipynb", as_version=4)
+    secret = solution_only_lines(source)
+    assert len(secret) > min_secret_lines, "the leak check found too few solution lines to be meaningful"
+    student = (REPO / "labs" / lab / f"{lab}.ipynb").read_text()
+    helpers_text = "\n".join(p.read_text() for p in (REPO / "helpers").rglob("*.py"))
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+        assert marker not in student and marker not in helpers_text
+    student_nb = nbformat.reads(student, as_version=4)
+    student_lines = {s.strip() for c in student_nb.cells for s in c.source.splitlines()}
+    leaked = sorted(s for s in secret if s in student_lines or s in helpers_text)
+    assert not leaked, f"solution / hidden-test lines found in labs/ or helpers/: {leaked[:5]}"
+    assert all(not c.get("outputs") for c in student_nb.cells if c.cell_type == "code"), "labs/ must carry no outputs"
+
+
+def mutant_rounds(catalogue) -> list[dict]:
+    """Group a catalogue's mutants into as few submissions as possible: one mutant per graded answer
+    per submission, never together with a mutant of an answer its test also calls (DEPENDS_ON)."""
+    rounds: list[dict[str, tuple[str, list]]] = []
+    for grade_id, mutants in catalogue.MUTANTS.items():
+        for name, edits in mutants:
+            for r in rounds:
+                clash = grade_id in r or any(
+                    other in catalogue.DEPENDS_ON.get(grade_id, ()) or grade_id in catalogue.DEPENDS_ON.get(other, ())
+                    for other in r)
+                if not clash:
+                    r[grade_id] = (name, edits)
+                    break
+            else:
+                rounds.append({grade_id: (name, edits)})
+    return rounds
+
+
+def catalogue_submissions(course: Course, catalogue, rounds, delete_test: str, edit_test: str) -> dict:
+    """Every kind of submission for one batch autograde: the reference, the untouched student notebook,
+    the catalogue's alternatives, a tampered notebook (``delete_test`` removed, ``edit_test`` emptied and
+    given 100 points) and one notebook per mutant round (``mutants<i>``)."""
+    solutions = course.solution_sources()
+    submissions = {
+        "reference": course.submission(),
+        "blank": course.submission(blank=True),
+        "alternative": course.submission({k: v.strip() for k, v in catalogue.ALTERNATIVES.items()}),
+    }
+    tampered = course.submission()
+    tampered.cells = [c for c in tampered.cells if c.metadata.get("nbgrader", {}).get("grade_id") != delete_test]
+    for c in tampered.cells:
+        if c.metadata.get("nbgrader", {}).get("grade_id") == edit_test:
+            c.source = "pass"
+            c.metadata["nbgrader"]["points"] = 100
+    submissions["tampered"] = tampered
+    for i, r in enumerate(rounds):
+        answers = {}
+        for grade_id, (_, edits) in r.items():
+            src = solutions[grade_id]
+            for old, new in edits:
+                src = mutate(src, old, new)
+            answers[grade_id] = src
+        submissions[f"mutants{i}"] = course.submission(answers)
+    return submissions
+
+
+def total(scores: dict) -> tuple:
+    """(points scored, points possible) over ``{grade_id: (score, max_score)}``."""
+    return sum(s for s, _ in scores.values()), sum(m for _, m in scores.values())
