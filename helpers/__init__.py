@@ -3,7 +3,8 @@
 Modules: ``env`` (profile, device, seeding, environment report), ``assets`` (verified files),
 ``data`` (datasets, loaders), ``models`` (VGG family, checkpoints), ``train`` (loops),
 ``metrics`` (size, sparsity, MACs, latency), ``plots``, ``checks`` ([PASS]/[FAIL] self-checks),
-``pruning`` (name validation, sensitivity scan), ``results`` (record headline numbers).
+``pruning`` (name validation, sensitivity scan), ``quantization`` (k-means in torch, BatchNorm
+folding, calibration hooks), ``results`` (record headline numbers).
 
 Nothing here implements what the labs grade: students import all of it.
 """
