@@ -1,0 +1,219 @@
+"""Catalogue of common student mistakes in Lab 2 (each must lose points) and of correct but
+differently written answers (each must keep full marks).
+
+A mutant is ``(name, [(old, new), ...])``: text replacements applied to the reference answer, so a
+mutant always starts from the current solution and breaks loudly if the solution changes.
+"""
+
+LAB = "lab2_quantization"
+
+_RANGE_AND_QUANTIZE = {"get_quantized_range", "linear_quantize"}
+
+# graded answer -> the graded answers its test cell also calls (a mutant of one of those would
+# make the test fail for another reason, so such mutants are never graded in the same notebook)
+DEPENDS_ON = {
+    "num_colors": {"k_means_quantize"},
+    "linear_quantize": {"get_quantized_range"},
+    "get_quantization_scale_and_zero_point": _RANGE_AND_QUANTIZE,
+    "linear_quantize_weight_per_channel": _RANGE_AND_QUANTIZE,
+    "linear_quantize_bias_per_output_channel": _RANGE_AND_QUANTIZE,
+    "quantized_linear": {"get_quantized_range"},
+    "quantized_conv2d": {"get_quantized_range"},
+    "extra_preprocess": _RANGE_AND_QUANTIZE,
+}
+
+# graded answer -> the test cell that grades it
+TEST_OF = {
+    "k_means_quantize": "test_k_means_quantize",
+    "num_colors": "test_num_colors",
+    "update_codebook": "test_update_codebook",
+    "get_quantized_range": "test_get_quantized_range",
+    "linear_quantize": "test_linear_quantize",
+    "get_quantization_scale_and_zero_point": "test_get_quantization_scale_and_zero_point",
+    "linear_quantize_weight_per_channel": "test_linear_quantize_weight_per_channel",
+    "linear_quantize_bias_per_output_channel": "test_linear_quantize_bias_per_output_channel",
+    "quantized_linear": "test_quantized_linear",
+    "quantized_conv2d": "test_quantized_conv2d",
+    "extra_preprocess": "test_extra_preprocess",
+}
+
+_CONV = "F.conv2d(shifted_input, weight.to(torch.int32), bias, stride, padding, dilation, groups)"
+
+MUTANTS = {
+    "k_means_quantize": [
+        ("2 * bitwidth clusters", [("n_clusters = 2 ** bitwidth", "n_clusters = 2 * bitwidth")]),
+        ("one cluster too few", [("n_clusters = 2 ** bitwidth", "n_clusters = 2 ** bitwidth - 1")]),
+        ("bitwidth clusters", [("n_clusters = 2 ** bitwidth", "n_clusters = bitwidth")]),
+        ("decodes the labels, not the centroids", [("quantized_tensor = codebook.centroids[codebook.labels]",
+                                                    "quantized_tensor = codebook.labels.float()")]),
+    ],
+    "num_colors": [
+        ("the bit width itself", [("num_colors_4bit = 16", "num_colors_4bit = 4"),
+                                  ("return 2 ** bitwidth", "return bitwidth")]),
+        ("2n colours", [("return 2 ** bitwidth", "return 2 * bitwidth")]),
+        ("one colour too few", [("num_colors_4bit = 16", "num_colors_4bit = 15"),
+                                ("return 2 ** bitwidth", "return 2 ** bitwidth - 1")]),
+        ("n squared", [("return 2 ** bitwidth", "return bitwidth ** 2")]),
+    ],
+    "update_codebook": [
+        ("sum instead of mean", [("sums[used] / counts[used]", "sums[used]")]),
+        ("empty clusters become nan", [("used = counts > 0", "used = counts >= 0")]),
+        ("mean of all the weights", [("sums[used] / counts[used]", "fp32_tensor.mean()")]),
+        ("updates a copy, not the codebook", [("    codebook.centroids[used] = sums[used] / counts[used]",
+                                               "    centroids = codebook.centroids.clone()\n"
+                                               "    centroids[used] = sums[used] / counts[used]")]),
+    ],
+    "get_quantized_range": [
+        ("unsigned range", [("quantized_max = (1 << (bitwidth - 1)) - 1", "quantized_max = (1 << bitwidth) - 1"),
+                            ("quantized_min = -(1 << (bitwidth - 1))", "quantized_min = 0")]),
+        ("symmetric minimum", [("quantized_min = -(1 << (bitwidth - 1))",
+                                "quantized_min = -(1 << (bitwidth - 1)) + 1")]),
+        ("maximum one too large", [("quantized_max = (1 << (bitwidth - 1)) - 1",
+                                    "quantized_max = 1 << (bitwidth - 1)")]),
+    ],
+    "linear_quantize": [
+        ("multiplies by the scale", [("scaled_tensor = fp_tensor / scale", "scaled_tensor = fp_tensor * scale")]),
+        ("subtracts the zero point", [("shifted_tensor = rounded_tensor + zero_point",
+                                       "shifted_tensor = rounded_tensor - zero_point")]),
+        ("truncates instead of rounding", [("torch.round(scaled_tensor)", "torch.trunc(scaled_tensor)")]),
+        ("no clamping", [("quantized_tensor = shifted_tensor.clamp(quantized_min, quantized_max)",
+                          "quantized_tensor = shifted_tensor")]),
+    ],
+    "get_quantization_scale_and_zero_point": [
+        ("zero point with the wrong sign", [("zero_point = quantized_min - fp_min / scale",
+                                             "zero_point = quantized_min + fp_min / scale")]),
+        ("divides by 2^bitwidth levels", [("scale = (fp_max - fp_min) / (quantized_max - quantized_min)",
+                                           "scale = (fp_max - fp_min) / (quantized_max - quantized_min + 1)")]),
+        ("zero point not clipped", [("zero_point = round(min(max(zero_point, quantized_min), quantized_max))",
+                                     "zero_point = round(zero_point)")]),
+    ],
+    "linear_quantize_weight_per_channel": [
+        ("one scale per tensor", [("reshape(tensor.shape[0], -1).amax(dim=1)",
+                                   "reshape(1, -1).amax(dim=1).expand(tensor.shape[0])")]),
+        ("signed maximum (no abs)", [("tensor.detach().abs().reshape", "tensor.detach().reshape")]),
+        ("zero scale for a channel of zeros", [(".clamp_min(5e-7)", "")]),
+    ],
+    "linear_quantize_bias_per_output_channel": [
+        ("8-bit bias", [("linear_quantize(bias.detach(), 32,", "linear_quantize(bias.detach(), 8,")]),
+        ("weight scale only", [("bias_scale = weight_scale.reshape(-1) * input_scale",
+                                "bias_scale = weight_scale.reshape(-1)")]),
+        ("divides by the input scale", [("bias_scale = weight_scale.reshape(-1) * input_scale",
+                                         "bias_scale = weight_scale.reshape(-1) / input_scale")]),
+    ],
+    "quantized_linear": [
+        ("forgets the input zero point", [("input.to(torch.int32) - input_zero_point", "input.to(torch.int32)")]),
+        ("forgets the output zero point", [("output = output + output_zero_point", "output = output")]),
+        ("multiplies by the output scale", [("/ output_scale", "* output_scale")]),
+        ("one weight scale for all channels", [("weight_scale.reshape(-1) / output_scale",
+                                                "weight_scale.reshape(-1)[0] / output_scale")]),
+    ],
+    "quantized_conv2d": [
+        ("pads with the integer 0 (zero point folded into the bias)", [
+            ("shifted_input = input.to(torch.int32) - input_zero_point\n    output = " + _CONV,
+             "output = F.conv2d(input.to(torch.int32), weight.to(torch.int32), bias, stride, padding, dilation, "
+             "groups)\n    output = output - input_zero_point * weight.to(torch.int32).sum((1, 2, 3))"
+             ".view(1, -1, 1, 1)")]),
+        ("forgets the output zero point", [("output = output + output_zero_point", "output = output")]),
+        ("ignores the stride", [("bias, stride, padding, dilation, groups)", "bias, 1, padding, dilation, groups)")]),
+        ("ignores groups", [("padding, dilation, groups)", "padding, dilation, 1)")]),
+        ("forgets the bias", [("weight.to(torch.int32), bias, stride", "weight.to(torch.int32), None, stride")]),
+    ],
+    "extra_preprocess": [
+        ("the published [0, 1] formula", [("return linear_quantize(x, 8, input_scale, input_zero_point)",
+                                           "return (x * 255 - 128).clamp(-128, 127).to(torch.int8)")]),
+        ("forgets the zero point", [("linear_quantize(x, 8, input_scale, input_zero_point)",
+                                     "linear_quantize(x, 8, input_scale, 0)")]),
+        ("returns floats", [("return linear_quantize(x, 8, input_scale, input_zero_point)",
+                             "return linear_quantize(x, 8, input_scale, input_zero_point).float()")]),
+    ],
+}
+
+# Correct answers written differently from the reference: each must keep full marks.
+ALTERNATIVES = {
+    "k_means_quantize": '''
+def k_means_quantize(fp32_tensor, bitwidth=4, codebook=None):
+    check_bitwidth(bitwidth, 1, 8)
+    if codebook is None:
+        codebook = kmeans(fp32_tensor, 1 << bitwidth)
+    decoded = torch.index_select(codebook.centroids, 0, codebook.labels)
+    fp32_tensor.copy_(decoded.reshape(fp32_tensor.shape))
+    return codebook
+''',
+    "num_colors": '''
+num_colors_4bit = 2 ** 4
+num_colors = lambda bitwidth: 1 << bitwidth  # noqa: E731
+''',
+    "update_codebook": '''
+@torch.no_grad()
+def update_codebook(fp32_tensor, codebook):
+    flat = fp32_tensor.flatten()
+    for k in range(len(codebook.centroids)):
+        members = flat[codebook.labels == k]
+        if members.numel() > 0:
+            codebook.centroids[k] = members.mean()
+''',
+    "get_quantized_range": '''
+def get_quantized_range(bitwidth):
+    half = 2 ** (bitwidth - 1)
+    return -half, half - 1
+''',
+    "linear_quantize": '''
+def linear_quantize(fp_tensor, bitwidth, scale, zero_point, dtype=torch.int8):
+    lo, hi = get_quantized_range(bitwidth)
+    return torch.clamp(torch.round(fp_tensor / scale) + zero_point, lo, hi).to(dtype)
+''',
+    "get_quantization_scale_and_zero_point": '''
+def get_quantization_scale_and_zero_point(fp_tensor, bitwidth):
+    if fp_tensor.numel() == 0:
+        raise ValueError("empty tensor")
+    lo, hi = fp_tensor.min().item(), fp_tensor.max().item()
+    if lo == hi:
+        lo, hi = min(lo, 0.0), max(hi, 0.0)
+        if lo == hi:
+            return 1.0, 0
+    qmin, qmax = get_quantized_range(bitwidth)
+    scale = (hi - lo) / (2 ** bitwidth - 1)
+    zero_point = int(round(qmax - hi / scale))
+    return scale, max(qmin, min(qmax, zero_point))
+''',
+    "linear_quantize_weight_per_channel": '''
+def linear_quantize_weight_per_channel(tensor, bitwidth):
+    qmax = 2 ** (bitwidth - 1) - 1
+    scale = torch.tensor([max(tensor[c].abs().max().item(), 5e-7) / qmax for c in range(tensor.shape[0])])
+    scale = scale.reshape([-1] + [1] * (tensor.dim() - 1))
+    return linear_quantize(tensor.detach(), bitwidth, scale, 0), scale, 0
+''',
+    "linear_quantize_bias_per_output_channel": '''
+def linear_quantize_bias_per_output_channel(bias, weight_scale, input_scale):
+    bias_scale = (input_scale * weight_scale).flatten()
+    return linear_quantize(bias.detach(), 32, bias_scale, 0, torch.int32), bias_scale, 0
+''',
+    "quantized_linear": '''
+def quantized_linear(input, weight, bias, feature_bitwidth, weight_bitwidth, input_zero_point, output_zero_point,
+                     input_scale, weight_scale, output_scale):
+    w = weight.to(torch.int32)
+    acc = input.to(torch.int32) @ w.t() - input_zero_point * w.sum(dim=1)
+    if bias is not None:
+        acc = acc + bias
+    out = acc.double() * (input_scale * weight_scale.double().flatten() / output_scale) + output_zero_point
+    lo, hi = get_quantized_range(feature_bitwidth)
+    return out.round().clamp(lo, hi).to(torch.int8)
+''',
+    "quantized_conv2d": '''
+def quantized_conv2d(input, weight, bias, feature_bitwidth, weight_bitwidth, input_zero_point, output_zero_point,
+                     input_scale, weight_scale, output_scale, stride=1, padding=0, dilation=1, groups=1):
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    x = F.pad(input.double(), (pw, pw, ph, ph), value=float(input_zero_point)) - input_zero_point
+    acc = F.conv2d(x, weight.double(), None, stride, 0, dilation, groups).round().to(torch.int32)
+    if bias is not None:
+        acc = acc + bias.view(1, -1, 1, 1)
+    scale = (input_scale * weight_scale.double().flatten() / output_scale).view(1, -1, 1, 1)
+    out = acc.double() * scale + output_zero_point
+    return out.round().clamp(*get_quantized_range(feature_bitwidth)).to(torch.int8)
+''',
+    "extra_preprocess": '''
+def extra_preprocess(x, input_scale, input_zero_point):
+    q = torch.round(x / input_scale) + input_zero_point
+    return q.clamp(-128, 127).to(torch.int8)
+''',
+}
