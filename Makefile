@@ -56,6 +56,7 @@ release: setup
 # Re-run the benchmarks in the full profile and refresh benchmarks/results/ and the solutions' outputs.
 benchmarks: setup
 	$(BIN)/python benchmarks/lab1_pruning.py --profile full --json benchmarks/results/lab1_pruning.json --update-solution
+	$(BIN)/python benchmarks/lab2_quantization.py --profile full --json benchmarks/results/lab2_quantization.json --update-solution
 
 # Rebuild the shipped dense checkpoint (about 25 minutes on a 2-core CPU).
 checkpoint: setup
