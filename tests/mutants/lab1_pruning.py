@@ -6,6 +6,11 @@ mutant always starts from the current solution and breaks loudly if the solution
 """
 
 LAB = "lab1_pruning"
+AUTOGRADED_POINTS = 62  # the rest of the 100 are written answers, graded by hand
+# the tampered submission deletes one test cell and empties (and re-points) another
+TAMPER = {"delete": "test_nm_prune", "edit": "test_channel_prune"}
+# the answer given an infinite loop (checks the per-cell timeout); None: covered by another lab
+LOOP_ANSWER = "nm_prune"
 
 # graded answer -> the graded answers its test cell also calls (a mutant of one of those would
 # make the test fail for another reason, so such mutants are never graded in the same notebook)

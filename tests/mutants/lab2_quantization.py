@@ -6,6 +6,11 @@ mutant always starts from the current solution and breaks loudly if the solution
 """
 
 LAB = "lab2_quantization"
+AUTOGRADED_POINTS = 80  # the rest of the 100 are written answers, graded by hand
+# the tampered submission deletes one test cell and empties (and re-points) another
+TAMPER = {"delete": "test_update_codebook", "edit": "test_quantized_conv2d"}
+# the answer given an infinite loop (checks the per-cell timeout); None: covered by another lab
+LOOP_ANSWER = None
 
 _RANGE_AND_QUANTIZE = {"get_quantized_range", "linear_quantize"}
 

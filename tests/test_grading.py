@@ -1,0 +1,126 @@
+"""Every lab through nbgrader: release, leaks, autograding of reference / blank / alternative /
+tampered / mutant submissions, and a runaway cell. The labs and their mistakes are described by the
+catalogues in ``tests/mutants/``; adding a lab means adding its catalogue to ``CATALOGUES``.
+Marked slow: each lab's batch autograde runs its notebook (fast profile) about a dozen times."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+from mutants import lab1_pruning, lab2_quantization
+from nbgrader_harness import (
+    REPO,
+    Course,
+    assert_labs_equal_generate_assignment,
+    assert_no_leaks,
+    catalogue_submissions,
+    cell_kind,
+    mutant_rounds,
+    mutate,
+    total,
+)
+
+CATALOGUES = {c.LAB: c for c in (lab1_pruning, lab2_quantization)}
+ROUNDS = {lab: mutant_rounds(c) for lab, c in CATALOGUES.items()}
+ALL_MUTANTS = [(lab, i, gid, name) for lab, rounds in ROUNDS.items()
+               for i, r in enumerate(rounds) for gid, (name, _) in r.items()]
+pytestmark = pytest.mark.slow
+by_lab = pytest.mark.parametrize("lab", list(CATALOGUES))
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """``graded(lab)``: one nbgrader autograde run over every kind of submission of that lab
+    (run once per lab, on first use); returns ``{student: {test cell: (score, max)}}``."""
+    cache = {}
+
+    def run(lab):
+        if lab not in cache:
+            catalogue = CATALOGUES[lab]
+            course = Course(tmp_path_factory.mktemp(lab), lab)
+            submissions = catalogue_submissions(course, catalogue, ROUNDS[lab], delete_test=catalogue.TAMPER["delete"],
+                                                edit_test=catalogue.TAMPER["edit"])
+            cache[lab] = course.autograde(submissions, timeout=3600)
+        return cache[lab]
+
+    return run
+
+
+def _source(lab):
+    return nbformat.read(REPO / "solutions" / lab / f"{lab}.ipynb", as_version=4)
+
+
+@by_lab
+def test_labs_equal_generate_assignment(tmp_path, lab):
+    assert_labs_equal_generate_assignment(tmp_path, lab)
+
+
+@by_lab
+def test_no_solution_or_hidden_test_leaks(lab):
+    assert_no_leaks(lab)
+
+
+@by_lab
+def test_points_add_up_to_100(lab):
+    points = sum(c.metadata["nbgrader"].get("points", 0) for c in _source(lab).cells if "nbgrader" in c.metadata)
+    assert points == 100
+
+
+@by_lab
+def test_every_graded_answer_has_three_mutants_and_an_alternative(lab):
+    catalogue = CATALOGUES[lab]
+    answers = {c.metadata["nbgrader"]["grade_id"] for c in _source(lab).cells if cell_kind(c) == "answer"}
+    assert answers == set(catalogue.TEST_OF)
+    for grade_id in answers:
+        assert len(catalogue.MUTANTS[grade_id]) >= 3, grade_id
+        assert grade_id in catalogue.ALTERNATIVES, grade_id
+
+
+@by_lab
+def test_reference_gets_full_marks(graded, lab):
+    scores = graded(lab)["reference"]
+    assert set(scores) == set(CATALOGUES[lab].TEST_OF.values())
+    assert all(s == m for s, m in scores.values()), scores
+    assert total(scores)[1] == CATALOGUES[lab].AUTOGRADED_POINTS
+
+
+@by_lab
+def test_untouched_notebook_gets_zero(graded, lab):
+    assert total(graded(lab)["blank"])[0] == 0, graded(lab)["blank"]
+
+
+@by_lab
+def test_differently_written_answers_keep_full_marks(graded, lab):
+    scores = graded(lab)["alternative"]
+    assert all(s == m for s, m in scores.values()), scores
+
+
+@by_lab
+def test_deleted_and_edited_test_cells_are_restored(graded, lab):
+    scores = graded(lab)["tampered"]
+    reference = graded(lab)["reference"]
+    deleted, edited = CATALOGUES[lab].TAMPER["delete"], CATALOGUES[lab].TAMPER["edit"]
+    assert deleted in scores, "a deleted test cell must be restored and graded"
+    assert scores[deleted] == reference[deleted]
+    assert scores[edited] == reference[edited], "the edited test cell (and its points) must be restored"
+
+
+@pytest.mark.parametrize("lab, round_index, grade_id, mutant", ALL_MUTANTS,
+                         ids=[f"{lab}: {gid}: {name}" for lab, _, gid, name in ALL_MUTANTS])
+def test_mutant_loses_points(graded, lab, round_index, grade_id, mutant):
+    score, max_score = graded(lab)[f"mutants{round_index}"][CATALOGUES[lab].TEST_OF[grade_id]]
+    assert score < max_score, f"mutant '{mutant}' of {grade_id} kept full marks"
+
+
+@pytest.mark.parametrize("lab", [lab for lab, c in CATALOGUES.items() if c.LOOP_ANSWER])
+def test_infinite_loop_times_out(tmp_path, lab):
+    answer = CATALOGUES[lab].LOOP_ANSWER
+    test_cell = CATALOGUES[lab].TEST_OF[answer]
+    course = Course(tmp_path, lab)
+    src = course.solution_sources()[answer]
+    looping = mutate(src, "    ### BEGIN SOLUTION\n", "    ### BEGIN SOLUTION\n    while True:\n        pass\n")
+    scores = course.autograde({"looper": course.submission({answer: looping})},
+                              extra_args=["--Execute.timeout=20"], timeout=900)["looper"]
+    assert scores[test_cell][0] == 0
+    others = {k: v for k, v in scores.items() if k != test_cell}
+    assert all(s == m for s, m in others.values()), others
