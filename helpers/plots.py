@@ -66,14 +66,28 @@ def plot_sensitivity_scan(sparsities, accuracies: dict, dense_accuracy: float, t
     return fig
 
 
-def plot_matrices(matrices: dict, cmap: str = "tab20c"):
-    """Show small 2-D tensors side by side with their values (e.g. a tensor before/after pruning)."""
-    fig, axes = plt.subplots(1, len(matrices), figsize=(3.2 * len(matrices), 3.2), squeeze=False)
+def plot_matrices(matrices: dict, colour_by: str = "nonzero", decimals: int = 2):
+    """Show small 2-D tensors side by side, each cell labelled with its value.
+
+    ``colour_by="nonzero"`` shades zeros apart from the rest (pruning); ``colour_by="value"`` gives
+    equal values one colour (a k-means-quantized tensor shows one colour per centroid) and counts
+    the distinct values in the title.
+    """
+    if colour_by not in ("nonzero", "value"):
+        raise ValueError(f"colour_by must be 'nonzero' or 'value', got {colour_by!r}")
+    fig, axes = plt.subplots(1, len(matrices), figsize=(3.4 * len(matrices), 3.4), squeeze=False)
     for ax, (title, m) in zip(axes.ravel(), matrices.items()):
         m = torch.as_tensor(m).detach().float().cpu()
-        ax.imshow((m != 0).numpy(), vmin=0, vmax=1, cmap=cmap)
-        for (i, j), v in zip(((i, j) for i in range(m.shape[0]) for j in range(m.shape[1])), m.flatten()):
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
+        if colour_by == "value":
+            values = torch.unique(m.round(decimals=decimals))
+            colours = torch.bucketize(m.round(decimals=decimals), values) % 20  # index of each cell's value
+            ax.imshow(colours.numpy(), cmap="tab20", vmin=0, vmax=19)
+            title = f"{title}\n{len(values)} distinct values"
+        else:
+            ax.imshow((m != 0).numpy(), vmin=0, vmax=1, cmap="tab20c")
+        for i in range(m.shape[0]):
+            for j in range(m.shape[1]):
+                ax.text(j, i, f"{m[i, j]:.{decimals}f}", ha="center", va="center", fontsize=7)
         ax.set_title(title, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])

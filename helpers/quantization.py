@@ -1,5 +1,5 @@
 """Quantization infrastructure shared by the labs: bit-width checks, a k-means written in torch,
-BatchNorm folding, activation-range calibration with forward hooks, and a value-coloured matrix plot.
+BatchNorm folding and activation-range calibration with forward hooks.
 
 Nothing here quantizes a model by itself: the quantizers students write (``k_means_quantize``,
 ``linear_quantize``, ...) live in the notebooks.
@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 from collections import OrderedDict, namedtuple
 
-import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
@@ -155,22 +154,3 @@ def record_activation_ranges(model: nn.Module, batches, module_types=(nn.Conv2d,
             h.remove()
         model.train(was_training)
     return stats
-
-
-def plot_value_matrices(matrices: dict, cmap: str = "tab20", decimals: int = 2):
-    """Show small 2-D tensors side by side, each cell coloured by its value (equal values share a
-    colour, so a k-means-quantized tensor shows one colour per centroid) and labelled with it."""
-    fig, axes = plt.subplots(1, len(matrices), figsize=(3.4 * len(matrices), 3.4), squeeze=False)
-    for ax, (title, m) in zip(axes.ravel(), matrices.items()):
-        m = torch.as_tensor(m).detach().float().cpu()
-        values = torch.unique(m.round(decimals=decimals))
-        colours = torch.bucketize(m.round(decimals=decimals), values)  # index of each cell's value
-        ax.imshow(colours.numpy() % 20, cmap=cmap, vmin=0, vmax=19)
-        for i in range(m.shape[0]):
-            for j in range(m.shape[1]):
-                ax.text(j, i, f"{m[i, j]:.{decimals}f}", ha="center", va="center", fontsize=7)
-        ax.set_title(f"{title}\n{len(values)} distinct values", fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
-    return fig

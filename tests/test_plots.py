@@ -40,3 +40,11 @@ def test_matrices_and_bars():
     assert len(fig.axes) == 2 and len(fig.axes[1].texts) == 9
     fig = plots.plot_bars({"dense": 1.0, "pruned": 0.4}, "MiB")
     assert [p.get_height() for p in fig.axes[0].patches] == [1.0, 0.4]
+
+
+def test_matrices_coloured_by_value_count_distinct_values():
+    fig = plots.plot_matrices({"a": torch.tensor([[0.1, 0.1], [0.2, 0.3]]), "b": torch.zeros(2, 2)}, colour_by="value")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "3 distinct values" in titles[0] and "1 distinct values" in titles[1]
+    with pytest.raises(ValueError, match="colour_by"):
+        plots.plot_matrices({"a": torch.zeros(2, 2)}, colour_by="sign")

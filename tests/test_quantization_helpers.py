@@ -1,6 +1,5 @@
-"""helpers.quantization: bit-width checks, k-means in torch, BatchNorm folding, calibration hooks, plots."""
+"""helpers.quantization: bit-width checks, k-means in torch, BatchNorm folding, calibration hooks."""
 
-import matplotlib.pyplot as plt
 import pytest
 import torch
 from torch import nn
@@ -12,7 +11,6 @@ from helpers.quantization import (
     fuse_conv_bn,
     fuse_vgg_bn,
     kmeans,
-    plot_value_matrices,
     record_activation_ranges,
 )
 
@@ -138,10 +136,3 @@ def test_record_activation_ranges_bad_inputs():
     assert all(not m._forward_hooks for m in model.modules())
     with pytest.raises(ValueError, match="percentile"):
         record_activation_ranges(model, [torch.randn(2, 1, 4, 4)], percentile=30)
-
-
-def test_plot_value_matrices_counts_distinct_values():
-    fig = plot_value_matrices({"a": torch.tensor([[0.1, 0.1], [0.2, 0.3]]), "b": torch.zeros(2, 2)})
-    titles = [ax.get_title() for ax in fig.axes]
-    assert "3 distinct values" in titles[0] and "1 distinct values" in titles[1]
-    plt.close(fig)
