@@ -90,6 +90,24 @@ MANIFEST: dict[str, Asset] = {
             description="fixed stratified subset of Fashion-MNIST for the fast profile",
             install_hint="It ships inside the repository: reinstall helpers (`pip install -e .`).",
         ),
+        *[
+            Asset(
+                name=f"austen_{novel}",
+                sha256=sha,
+                filename=f"austen_{novel}.txt.gz",
+                package=f"austen_{novel}.txt.gz",
+                licence="public domain (Project Gutenberg text, via the MIT-licensed R package janeaustenr)",
+                description=f"Jane Austen, {title} (Lab 4 {use} text)",
+                install_hint="It ships inside the repository: reinstall helpers (`pip install -e .`) or rebuild "
+                "it with scripts/extract_austen.py from the Debian package r-cran-janeaustenr.",
+            )
+            for novel, title, use, sha in [
+                ("persuasion", "Persuasion", "evaluation",
+                 "bee85b3570864d7a37b27248f4813e199170acc363ef5bb9398173f62e8f8798"),
+                ("prideprejudice", "Pride and Prejudice", "calibration",
+                 "4fa1220ac785f04d24ec0ba1307db3a15728885efa53d45e5f202b10d6957c42"),
+            ]
+        ],
         Asset(
             name="vgg_fmnist",
             sha256="5395828139925e56e86dff84fefc2c2edcf91f7dd016c22178faa8990fd89b4a",

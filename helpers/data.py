@@ -4,6 +4,9 @@
   ``dataset-fashion-mnist`` or a download (see :mod:`helpers.assets`), and a fixed stratified
   subset shipped with the repository for the ``fast`` profile.
 * CIFAR-10 (online option): downloaded by torchvision into the cache directory.
+* Jane Austen's novels (default LLM text, offline): *Persuasion* (evaluation) and *Pride and
+  Prejudice* (calibration), shipped with the repository (see ``scripts/extract_austen.py``).
+* wikitext-2 and pile-val (online option for the LLM labs): through the ``datasets`` package.
 """
 
 from __future__ import annotations
@@ -141,3 +144,41 @@ def get_dataloaders(dataset: str = "fashion-mnist", batch_size: int = 128, subse
                           generator=generator if split == "train" else None)
         for split, ds in datasets.items()
     }
+
+
+AUSTEN_NOVELS = {"persuasion": "Persuasion", "prideprejudice": "Pride and Prejudice"}
+
+
+def load_austen(novel: str = "persuasion") -> str:
+    """The full text of one of Jane Austen's novels shipped with the repository (Project Gutenberg
+    edition as collected by the R package janeaustenr; public domain)."""
+    if novel not in AUSTEN_NOVELS:
+        raise ValueError(f"unknown novel {novel!r}; shipped novels: {', '.join(AUSTEN_NOVELS)}")
+    with gzip.open(fetch(f"austen_{novel}"), "rt", encoding="utf-8") as f:
+        return f.read()
+
+
+def _load_hf_dataset(path: str, name: str | None, split: str, what: str):
+    try:
+        import datasets
+    except ImportError:
+        raise DatasetError(f"{what} needs the `datasets` package and the internet: pip install datasets "
+                           "(offline, use the default Austen texts: helpers.data.load_austen)") from None
+    try:
+        return datasets.load_dataset(path, name, split=split)
+    except Exception as exc:
+        raise DatasetError(f"{what} could not be loaded ({type(exc).__name__}: {str(exc).splitlines()[0]}). It "
+                           "needs the internet once (then it is cached); offline, use helpers.data.load_austen."
+                           ) from None
+
+
+def load_wikitext2(split: str = "test") -> str:
+    """wikitext-2 (raw) as one string, joined the way the AWQ paper's evaluation does (online option)."""
+    rows = _load_hf_dataset("wikitext", "wikitext-2-raw-v1", split, "wikitext-2")
+    return "\n\n".join(rows["text"])
+
+
+def load_pile_val(n_texts: int = 512) -> str:
+    """The first ``n_texts`` documents of the Pile validation set, AWQ's calibration data (online option)."""
+    rows = _load_hf_dataset("mit-han-lab/pile-val-backup", None, "validation", "pile-val")
+    return "\n\n".join(rows.select(range(min(n_texts, len(rows))))["text"])
