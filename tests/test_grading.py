@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import nbformat
 import pytest
-from mutants import lab1_pruning, lab2_quantization
+from mutants import lab1_pruning, lab2_quantization, lab4_llm_compression
 from nbgrader_harness import (
     REPO,
     Course,
@@ -20,7 +20,7 @@ from nbgrader_harness import (
     total,
 )
 
-CATALOGUES = {c.LAB: c for c in (lab1_pruning, lab2_quantization)}
+CATALOGUES = {c.LAB: c for c in (lab1_pruning, lab2_quantization, lab4_llm_compression)}
 ROUNDS = {lab: mutant_rounds(c) for lab, c in CATALOGUES.items()}
 ALL_MUTANTS = [(lab, i, gid, name) for lab, rounds in ROUNDS.items()
                for i, r in enumerate(rounds) for gid, (name, _) in r.items()]
@@ -61,9 +61,9 @@ def test_no_solution_or_hidden_test_leaks(lab):
 
 
 @by_lab
-def test_points_add_up_to_100(lab):
+def test_points_add_up_to_100_plus_bonus(lab):
     points = sum(c.metadata["nbgrader"].get("points", 0) for c in _source(lab).cells if "nbgrader" in c.metadata)
-    assert points == 100
+    assert points == 100 + getattr(CATALOGUES[lab], "BONUS_POINTS", 0)
 
 
 @by_lab
