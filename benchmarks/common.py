@@ -99,6 +99,33 @@ def print_table(results: dict, rows) -> bool:
     return all_met
 
 
+def has(results: dict, dotted: str) -> bool:
+    try:
+        lookup(results, dotted)
+        return True
+    except (KeyError, TypeError):
+        return False
+
+
+def report(results: dict, rows, args: argparse.Namespace, max_minutes: float | None = None,
+           other_targets_met: bool = True) -> bool:
+    """Print the table (with targets in the full profile; in the fast profile only the rows the run
+    recorded, without targets), check the notebook time against ``max_minutes`` (full profile) and
+    write the JSON. Returns True when every target is met."""
+    full = args.profile == "full"
+    met = print_table(results, rows if full else [(k, f, "", None) for k, f, _, _ in rows if has(results, k)])
+    met = met and other_targets_met
+    if full and max_minutes:
+        minutes = results["run"]["notebook_seconds"] / 60
+        print(f"notebook {minutes:.1f} min (target <= {max_minutes:g} min): "
+              f"{'met' if minutes <= max_minutes else 'NOT met'}")
+        met = met and minutes <= max_minutes
+    write_json(results, args.json)
+    if full and not met:
+        print("some targets are not met")
+    return met
+
+
 def write_json(results: dict, path: Path | None) -> None:
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ reference notebook. Targets are the issue's (full profile, 2-core CPU).
     python benchmarks/lab1_pruning.py --profile full --json benchmarks/results/lab1_pruning.json
 """
 
-from common import parse_args, print_table, run_lab, write_json
+from common import parse_args, report, run_lab
 
 ROWS = [
     ("dense.accuracy", ".2f", ">= 93.0 %", lambda v: v >= 93.0),
@@ -29,10 +29,7 @@ ROWS = [
 def main():
     args = parse_args(__doc__)
     results = run_lab("lab1_pruning", args.profile, args.timeout, args.update_solution)
-    met = print_table(results, ROWS if args.profile == "full" else [(k, f, "", None) for k, f, _, _ in ROWS])
-    write_json(results, args.json)
-    if args.profile == "full" and not met:
-        print("some targets are not met")
+    report(results, ROWS, args)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ model, measured by running the reference notebook. Targets are the issue's (full
     python benchmarks/lab2_quantization.py --profile full --json benchmarks/results/lab2_quantization.json
 """
 
-from common import parse_args, print_table, run_lab, write_json
+from common import parse_args, report, run_lab
 
 ROWS = [
     ("fp32_accuracy", ".2f", "", None),
@@ -33,14 +33,7 @@ ROWS += [
 def main():
     args = parse_args(__doc__)
     results = run_lab("lab2_quantization", args.profile, args.timeout, args.update_solution)
-    met = print_table(results, ROWS if args.profile == "full" else [(k, f, "", None) for k, f, _, _ in ROWS])
-    if args.profile == "full":
-        minutes = results["run"]["notebook_seconds"] / 60
-        print(f"notebook {minutes:.1f} min (target <= 30 min): {'met' if minutes <= 30 else 'NOT met'}")
-        met = met and minutes <= 30
-    write_json(results, args.json)
-    if args.profile == "full" and not met:
-        print("some targets are not met")
+    report(results, ROWS, args, max_minutes=30)
 
 
 if __name__ == "__main__":
