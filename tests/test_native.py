@@ -1,0 +1,118 @@
+"""helpers.native: compile C with the system compiler, cache by hash, call it on tensors, describe the CPU."""
+
+import ctypes
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import native
+
+AXPY = r"""
+void axpy(float a, const float *x, float *y, long n) {
+    #pragma omp parallel for
+    for (long i = 0; i < n; i++) y[i] += a * x[i];
+}
+int threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+"""
+OMP = "#ifdef _OPENMP\n#include <omp.h>\n#endif\n"
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABS_CACHE", str(tmp_path))
+
+
+def _axpy(lib):
+    return lib.func("axpy", None, [ctypes.c_float, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long])
+
+
+def test_compile_and_call_on_tensors(capsys):
+    lib = native.compile_c(OMP + AXPY, name="axpy")
+    assert "axpy: compiled with" in capsys.readouterr().out and "-O2" in lib.flags
+    x, y = torch.arange(1001, dtype=torch.float32), torch.ones(1001)
+    _axpy(lib)(2.0, native.pointer(x), native.pointer(y), 1001)
+    assert torch.equal(y, 1 + 2 * torch.arange(1001, dtype=torch.float32))
+    threads = lib.func("threads", ctypes.c_int, [])()
+    assert threads >= 1 and (lib.openmp or threads == 1)
+
+
+def test_second_compile_is_cached(monkeypatch, capsys):
+    native.compile_c(OMP + AXPY, name="axpy")
+    capsys.readouterr()
+
+    def no_compiler(cmd, cwd):
+        raise AssertionError(f"recompiled: {cmd}")
+
+    monkeypatch.setattr(native, "_run", no_compiler)
+    lib = native.compile_c(OMP + AXPY, name="axpy")
+    assert "axpy: cached" in capsys.readouterr().out
+    x, y = np.ones(3, dtype=np.float32), np.zeros(3, dtype=np.float32)  # keep x alive while C reads it
+    _axpy(lib)(1.0, native.pointer(x), native.pointer(y), 3)
+    assert y.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_serial_fallback_without_openmp():
+    lib = native.compile_c(OMP + AXPY, name="axpy_serial", openmp=False)
+    assert not lib.openmp and not any("openmp" in f for f in lib.flags)
+    assert lib.func("threads", ctypes.c_int, [])() == 1
+    x, y = torch.ones(5), torch.zeros(5)
+    _axpy(lib)(3.0, native.pointer(x), native.pointer(y), 5)
+    assert torch.equal(y, torch.full((5,), 3.0))
+
+
+def test_compile_error_shows_the_compilers_message():
+    with pytest.raises(native.CompilerError, match=r"broken\.c did not compile(.|\n)*undeclared|broken\.c did not "
+                                                   r"compile(.|\n)*error"):
+        native.compile_c("int f(void) { return undefined_name; }\n", name="broken", verbose=False)
+
+
+def test_missing_compiler_says_what_to_install(monkeypatch):
+    monkeypatch.setenv("CC", "no-such-compiler-xyz")
+    with pytest.raises(native.CompilerError, match=r"CC='no-such-compiler-xyz' was not found.*build-essential"):
+        native.compile_c(AXPY)
+    monkeypatch.delenv("CC")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(native.CompilerError, match="no C compiler"):
+        native.find_compiler()
+
+
+def test_unknown_function_is_a_clear_error():
+    lib = native.compile_c(AXPY, name="axpy", verbose=False)
+    with pytest.raises(native.CompilerError, match="no function 'gemv'"):
+        lib.func("gemv", None, [])
+
+
+def test_pointer_checks():
+    with pytest.raises(ValueError, match="contiguous"):
+        native.pointer(torch.ones(4, 4).t())
+    with pytest.raises(ValueError, match="expected dtype torch.float32"):
+        native.pointer(torch.ones(3, dtype=torch.int8), torch.float32)
+    with pytest.raises(TypeError, match="torch tensor or a NumPy array"):
+        native.pointer([1.0, 2.0])
+    t = torch.ones(3)
+    assert native.pointer(t).value == t.data_ptr()
+
+
+def test_cpu_features():
+    info = native.cpu_features()
+    assert info["cores"] >= 1 and info["machine"]
+    assert isinstance(info["simd"], list) and isinstance(info["caches"], dict)
+
+
+def test_copy_bandwidth():
+    gbs = native.copy_bandwidth_gbs(megabytes=32, repeats=2)
+    assert 0.1 < gbs < 10_000
+
+
+def test_compiler_without_openmp_falls_back_to_serial(monkeypatch, capsys):
+    monkeypatch.setattr(native, "openmp_flags", lambda compiler=None: None)
+    lib = native.compile_c(OMP + AXPY, name="axpy_no_omp")
+    assert "no OpenMP here: the kernel runs on one thread" in capsys.readouterr().out
+    assert not lib.openmp and lib.func("threads", ctypes.c_int, [])() == 1
