@@ -21,3 +21,12 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.Execute.timeout = 120
 # A deleted or renamed test cell is put back from the source notebook and graded, not silently zeroed.
 c.OverwriteCells.add_missing_cells = True
+
+# Feedback shows which tests passed and their points, never the hidden tests' code (nor tracebacks,
+# which would print it): helpers.feedback.HideHiddenTests runs before the HTML export.
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import GetGrades  # noqa: E402
+
+from helpers.feedback import HideHiddenTests  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]

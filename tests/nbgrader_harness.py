@@ -145,6 +145,31 @@ def assert_labs_equal_generate_assignment(tmp_path: Path, lab: str) -> None:
     assert strip_volatile(generated) == strip_volatile(committed), "labs/ is stale: run `make release` and commit labs/"
 
 
+def hidden_test_lines(nb) -> set[str]:
+    """Lines (>= 20 characters) that appear only inside the HIDDEN TESTS blocks of the source notebook."""
+    inside, outside = set(), set()
+    for cell in nb.cells:
+        hidden = False
+        for line in cell.source.splitlines():
+            s = line.strip()
+            if s.startswith("### BEGIN HIDDEN TESTS"):
+                hidden = True
+            elif s.startswith("### END HIDDEN TESTS"):
+                hidden = False
+            elif len(s) >= 20:
+                (inside if hidden else outside).add(s)
+    return inside - outside
+
+
+def html_text(page: str) -> str:
+    """The text a browser shows for an nbconvert HTML page (tags removed, entities decoded)."""
+    import html
+    import re
+
+    page = re.sub(r"<(script|style)[^>]*>.*?</\1>", "", page, flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", "", page))
+
+
 def solution_only_lines(nb) -> set[str]:
     """Lines that appear only inside BEGIN/END SOLUTION or HIDDEN TESTS blocks of the source."""
     inside, outside = set(), set()

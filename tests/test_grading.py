@@ -15,8 +15,11 @@ from nbgrader_harness import (
     assert_no_leaks,
     catalogue_submissions,
     cell_kind,
+    hidden_test_lines,
+    html_text,
     mutant_rounds,
     mutate,
+    run_nbgrader,
     total,
 )
 
@@ -41,8 +44,10 @@ def graded(tmp_path_factory):
             submissions = catalogue_submissions(course, catalogue, ROUNDS[lab], delete_test=catalogue.TAMPER["delete"],
                                                 edit_test=catalogue.TAMPER["edit"])
             cache[lab] = course.autograde(submissions, timeout=3600)
+            run.courses[lab] = course
         return cache[lab]
 
+    run.courses = {}
     return run
 
 
@@ -124,3 +129,30 @@ def test_infinite_loop_times_out(tmp_path, lab):
     assert scores[test_cell][0] == 0
     others = {k: v for k, v in scores.items() if k != test_cell}
     assert all(s == m for s, m in others.values()), others
+
+
+@by_lab
+def test_feedback_shows_results_without_hidden_tests(graded, lab):
+    """Students get their points and the visible checks' output, never the hidden tests' code."""
+    graded(lab)
+    course = graded.courses[lab]
+    run_nbgrader(["generate_feedback", lab, "--force"], course.root, timeout=900)
+    hidden = hidden_test_lines(_source(lab))
+    assert len(hidden) > 10
+    autograded = (course.root / "autograded" / "reference" / lab / f"{lab}.ipynb").read_text()
+    assert any(line in autograded for line in hidden), "the autograded notebook should hold the hidden tests"
+    pages = sorted(course.feedback_dir().glob(f"*/{lab}/{lab}.html"))
+    assert len(pages) == len(list((course.root / "submitted").iterdir()))
+    visible = [line for c in _source(lab).cells if cell_kind(c) == "tests"
+               for line in c.source.split("### BEGIN HIDDEN TESTS")[0].splitlines() if len(line.strip()) > 30]
+    for page in pages:
+        text = html_text(page.read_text())
+        leaked = [line for line in hidden if line in text]
+        assert not leaked, f"{page}: hidden-test code in the feedback: {leaked[:3]}"
+        assert any(line.strip() in text for line in visible), f"{page}: the visible tests are missing"
+    reference, blank = html_text((course.feedback_dir() / "reference" / lab / f"{lab}.html").read_text()), \
+        html_text((course.feedback_dir() / "blank" / lab / f"{lab}.html").read_text())
+    catalogue = CATALOGUES[lab]
+    most = 100 + getattr(catalogue, "BONUS_POINTS", 0)  # written answers count once graded by hand
+    assert f"Score: {catalogue.AUTOGRADED_POINTS}.0 / {most}.0" in reference
+    assert f"Score: 0.0 / {most}.0" in blank and "NotImplementedError" in blank

@@ -1,0 +1,37 @@
+"""helpers.feedback: hidden-test code and tracebacks never reach the students' feedback."""
+
+import nbformat
+
+from helpers.feedback import NOTE, HideHiddenTests, strip_hidden_region
+
+SOURCE = """assert f(1) == 2
+### BEGIN HIDDEN TESTS
+assert f(secret_input) == 42
+### END HIDDEN TESTS
+print("done")"""
+
+
+def _cell(source, grade=True, solution=False, outputs=()):
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["nbgrader"] = {"grade": grade, "solution": solution, "grade_id": "t", "points": 1,
+                                 "locked": True, "schema_version": 3}
+    cell.outputs = [nbformat.from_dict(o) for o in outputs]
+    return cell
+
+
+def test_strip_hidden_region():
+    stripped, removed = strip_hidden_region(SOURCE)
+    assert removed == 1 and "secret_input" not in stripped
+    assert stripped.splitlines() == ["assert f(1) == 2", NOTE, 'print("done")']
+    assert strip_hidden_region("x = 1") == ("x = 1", 0)
+
+
+def test_preprocessor_cleans_test_cells_only():
+    error = {"output_type": "error", "ename": "AssertionError", "evalue": "",
+             "traceback": ["Traceback ...", "----> 3 assert f(secret_input) == 42"]}
+    nb = nbformat.v4.new_notebook(cells=[_cell(SOURCE, outputs=[error]),
+                                         _cell(SOURCE, grade=False, solution=True)])
+    nb, _ = HideHiddenTests().preprocess(nb, {})
+    test, answer = nb.cells
+    assert "secret_input" not in test.source and test.outputs[0]["traceback"] == ["AssertionError: "]
+    assert answer.source == SOURCE  # a student's own answer cell is left as it is
