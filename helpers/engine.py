@@ -141,13 +141,14 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
 
 
 class LlamaEngine:
-    """Batch-1 Llama inference with a KV cache; ``linear(weight, name)`` builds every projection."""
+    """Batch-1 Llama inference with a KV cache; ``linear(weight, name)`` builds every projection
+    (``layers.{i}.{q,k,v,o,gate,up,down}`` and ``lm_head``) as a function of ``(tokens, in) -> (tokens, out)``."""
 
     def __init__(self, config: Config, weights: dict[str, torch.Tensor],
                  linear: Callable[[torch.Tensor, str], Callable] = torch_linear):
         self.config, self.weights = config, weights
-        self.linears = {f"layers.{i}.{n}": linear(weights[f"layers.{i}.{n}"], f"layers.{i}.{n}")
-                        for i in range(config.n_layers) for n in LINEARS}
+        names = [f"layers.{i}.{n}" for i in range(config.n_layers) for n in LINEARS] + ["lm_head"]
+        self.linears = {name: linear(weights[name], name) for name in names}
         c = config
         inv_freq = 1.0 / c.rope_theta ** (torch.arange(0, c.head_dim, 2, dtype=torch.float32) / c.head_dim)
         angles = torch.outer(torch.arange(c.max_seq_len, dtype=torch.float32), inv_freq)
@@ -196,7 +197,7 @@ class LlamaEngine:
             x = x + self._attention(i, rms_norm(x, w[f"layers.{i}.attn_norm"], c.norm_eps))
             x = x + self._mlp(i, rms_norm(x, w[f"layers.{i}.ffn_norm"], c.norm_eps))
         self.pos += len(tokens)
-        return rms_norm(x[-1], w["norm"], c.norm_eps) @ w["lm_head"].T
+        return self.linears["lm_head"](rms_norm(x[-1:], w["norm"], c.norm_eps))[0]
 
     def generate(self, prompt: list[int] | torch.Tensor, max_new_tokens: int = 64, temperature: float = 0.0,
                  top_p: float = 1.0, stop: tuple[int, ...] = (), seed: int | None = None) -> Iterator[int]:
@@ -213,13 +214,21 @@ class LlamaEngine:
             logits = self.forward(torch.tensor([token]))
 
     def weight_bytes(self) -> int:
-        """Bytes of weights the engine reads: its linears' own storage plus embeddings and norms."""
-        total = sum(getattr(f, "nbytes", 0) for f in self.linears.values())
-        if total == 0:  # the default torch linears
-            total = sum(self.weights[n].numel() * self.weights[n].element_size() for n in self.linears)
-        others = {n: t for n, t in self.weights.items() if n.split(".")[-1] not in LINEARS}
-        unique = {t.data_ptr(): t for t in others.values()}
-        return total + sum(t.numel() * t.element_size() for t in unique.values())
+        """Bytes of weights the engine keeps: each linear's own storage (its ``nbytes`` attribute when the
+        factory gives one, e.g. packed int4 + scales, else the fp32 weight) plus embedding and norms."""
+        total, counted = 0, set()
+        for name, f in self.linears.items():
+            if hasattr(f, "nbytes"):
+                total += f.nbytes
+            else:
+                w = self.weights[name]
+                total += 0 if w.data_ptr() in counted else w.numel() * w.element_size()
+                counted.add(w.data_ptr())
+        for name, t in self.weights.items():
+            if name not in self.linears and t.data_ptr() not in counted:  # embedding (unless tied), norms
+                total += t.numel() * t.element_size()
+                counted.add(t.data_ptr())
+        return total
 
 
 def sample(logits: torch.Tensor, temperature: float = 0.0, top_p: float = 1.0, generator=None) -> int:

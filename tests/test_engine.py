@@ -53,7 +53,7 @@ def test_pluggable_linear_sees_every_projection(tiny):
         return lambda x: x @ weight.T
 
     eng = engine.LlamaEngine(config, weights, linear=counting)
-    assert sorted(seen) == sorted(f"layers.{i}.{n}" for i in range(3) for n in engine.LINEARS)
+    assert sorted(seen) == sorted([f"layers.{i}.{n}" for i in range(3) for n in engine.LINEARS] + ["lm_head"])
     zeroed = engine.LlamaEngine(config, weights, linear=lambda w, name: (lambda x: x @ torch.zeros_like(w).T))
     ids = torch.tensor([1, 2, 3])
     assert not torch.allclose(zeroed.forward(ids), eng.forward(ids))
@@ -87,6 +87,19 @@ def test_weight_bytes(tiny):
     model, eng = tiny
     params = sum(p.numel() for p in model.parameters())  # embedding tied with lm_head: counted once
     assert eng.weight_bytes() == params * 4
+
+    class Packed:  # a linear that reports its own storage
+        nbytes = 10
+
+        def __init__(self, weight, name):
+            self.weight = weight
+
+        def __call__(self, x):
+            return x @ self.weight.T
+
+    packed = engine.LlamaEngine(*engine.from_transformers(model, max_seq_len=8), linear=Packed)
+    embed_and_norms = sum(p.numel() for n, p in model.named_parameters() if "proj" not in n) * 4
+    assert packed.weight_bytes() == 10 * (3 * 7 + 1) + embed_and_norms
 
 
 @needs_smollm2
