@@ -88,7 +88,10 @@ def test_missing_smollm2_package_says_how_to_install(monkeypatch):
 
 
 def test_unknown_model_offline_is_one_clear_error(monkeypatch, tmp_path):
+    from huggingface_hub import constants
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # the variable is read once, at import time
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     with pytest.raises(llm.LLMError, match="Offline, use the default model"):
         llm.load_llm("no-such-org/no-such-model-xyz")
