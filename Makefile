@@ -59,6 +59,7 @@ benchmarks: setup
 	$(BIN)/python benchmarks/lab1_pruning.py --profile full --json benchmarks/results/lab1_pruning.json --update-solution
 	$(BIN)/python benchmarks/lab2_quantization.py --profile full --json benchmarks/results/lab2_quantization.json --update-solution
 	$(BIN)/python benchmarks/lab4_llm_compression.py --profile full --json benchmarks/results/lab4_llm_compression.json --update-solution
+	$(BIN)/python benchmarks/lab5_llm_deployment.py --profile full --json benchmarks/results/lab5_llm_deployment.json --update-solution
 
 # Rebuild the shipped dense checkpoint (about 25 minutes on a 2-core CPU).
 checkpoint: setup

@@ -212,10 +212,23 @@ def cpu_features() -> dict:
     return info
 
 
+def best_time(fn, *args, repeats: int = 20, warmup: int = 2) -> float:
+    """The fastest of ``repeats`` timed calls of ``fn(*args)`` in seconds, after ``warmup`` untimed ones
+    (the minimum is the least disturbed by other work on the machine)."""
+    for _ in range(warmup):
+        fn(*args)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn(*args)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 _COPY_SOURCE = r"""
 #include <stddef.h>
 void copy_floats(const float *src, float *dst, long n) {
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for
     for (long i = 0; i < n; i++) dst[i] = src[i];
 }
 """
@@ -231,12 +244,7 @@ def copy_bandwidth_gbs(megabytes: int = 256, repeats: int = 5, verbose: bool = F
     copy = lib.func("copy_floats", None, [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long])
     n = megabytes * 2**20 // 4
     src, dst = torch.rand(n), torch.empty(n)
-    copy(pointer(src), pointer(dst), n)  # warm-up: touch every page
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        copy(pointer(src), pointer(dst), n)
-        best = min(best, time.perf_counter() - start)
+    best = best_time(copy, pointer(src), pointer(dst), n, repeats=repeats, warmup=1)  # warm-up touches every page
     if not torch.equal(src, dst):
         raise RuntimeError("the copy kernel did not copy: the compiler or OpenMP runtime is broken")
     return 2 * n * 4 / best / 1e9

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import nbformat
 import pytest
-from mutants import lab1_pruning, lab2_quantization, lab4_llm_compression
+from mutants import lab1_pruning, lab2_quantization, lab4_llm_compression, lab5_llm_deployment
 from nbgrader_harness import (
     REPO,
     Course,
@@ -23,7 +23,7 @@ from nbgrader_harness import (
     total,
 )
 
-CATALOGUES = {c.LAB: c for c in (lab1_pruning, lab2_quantization, lab4_llm_compression)}
+CATALOGUES = {c.LAB: c for c in (lab1_pruning, lab2_quantization, lab4_llm_compression, lab5_llm_deployment)}
 ROUNDS = {lab: mutant_rounds(c) for lab, c in CATALOGUES.items()}
 ALL_MUTANTS = [(lab, i, gid, name) for lab, rounds in ROUNDS.items()
                for i, r in enumerate(rounds) for gid, (name, _) in r.items()]

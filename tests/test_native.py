@@ -116,3 +116,8 @@ def test_compiler_without_openmp_falls_back_to_serial(monkeypatch, capsys):
     lib = native.compile_c(OMP + AXPY, name="axpy_no_omp")
     assert "no OpenMP here: the kernel runs on one thread" in capsys.readouterr().out
     assert not lib.openmp and lib.func("threads", ctypes.c_int, [])() == 1
+
+
+def test_best_time():
+    calls = []
+    assert native.best_time(lambda: calls.append(1), repeats=3, warmup=2) >= 0 and len(calls) == 5

@@ -1,0 +1,253 @@
+"""Catalogue of common student mistakes in Lab 5 (each must lose points) and of correct but
+differently written answers (each must keep full marks). The kernels are C sources inside Python
+answers; their mutants edit the C code (a mutant that does not compile must cost only its question).
+
+A mutant is ``(name, [(old, new), ...])``: text replacements applied to the reference answer, so a
+mutant always starts from the current solution and breaks loudly if the solution changes.
+"""
+
+LAB = "lab5_llm_deployment"
+AUTOGRADED_POINTS = 75  # the other 25 of the 100 are written answers, graded by hand
+# the tampered submission deletes one test cell and empties (and re-points) another
+TAMPER = {"delete": "test_gemv_simd", "edit": "test_pack_int4"}
+# the answer given an infinite loop (checks the per-cell timeout); None: covered by another lab
+LOOP_ANSWER = None
+
+_KERNELS = ("gemv_reference_source", "gemv_unrolled_source", "gemv_threads_source", "gemv_simd_source",
+            "gemv_all_source")
+# graded answer -> the graded answers its test cell also calls (a mutant of one of those would
+# make the test fail for another reason, so such mutants are never graded in the same notebook)
+DEPENDS_ON = {kernel: {"pack_int4", "unpack_int4"} for kernel in _KERNELS}  # random_w4 packs, expected_gemv unpacks
+
+# graded answer -> the test cell that grades it
+TEST_OF = {
+    "quantize_int4": "test_quantize_int4",
+    "pack_int4": "test_pack_int4",
+    "unpack_int4": "test_unpack_int4",
+    "gemv_reference_source": "test_gemv_reference",
+    "gemv_unrolled_source": "test_gemv_unrolled",
+    "gemv_threads_source": "test_gemv_threads",
+    "gemv_simd_source": "test_gemv_simd",
+    "gemv_all_source": "test_gemv_all",
+}
+
+_NIBBLE = "int q = (i % 2 == 0) ? (byte & 0x0F) : (byte >> 4);"
+_ZERO = "acc += (q - zeros[(long)o * n_groups + g]) * scales[(long)o * n_groups + g] * x[i];"
+
+MUTANTS = {
+    "quantize_int4": [
+        ("16 steps (2^4) instead of 15", [("scales = (max_val - min_val).clamp(min=1e-5) / 15",
+                                           "scales = (max_val - min_val).clamp(min=1e-5) / 16")]),
+        ("symmetric: no zero point", [("zeros = (-torch.round(min_val / scales)).clamp(0, 15)",
+                                       "zeros = torch.zeros_like(min_val)")]),
+        ("codes not clamped", [("q = torch.clamp(torch.round(groups / scales[..., None]) + zeros[..., None], 0, 15)",
+                                "q = torch.round(groups / scales[..., None]) + zeros[..., None]")]),
+        ("one group per row", [("groups = w.detach().float().reshape(n_out, n_in // group_size, group_size)",
+                                "groups = w.detach().float().reshape(n_out, 1, n_in)")]),
+    ],
+    "pack_int4": [
+        ("high nibble first", [("(q[..., 0::2] | (q[..., 1::2] << 4))", "((q[..., 0::2] << 4) | q[..., 1::2])")]),
+        ("shift by 8 (overflows the byte)", [("(q[..., 1::2] << 4)", "(q[..., 1::2] << 8)")]),
+        ("no check for an odd width", [("    if q.shape[-1] % 2:\n        raise ValueError(", "    if False:\n"
+                                        "        raise ValueError(")]),
+    ],
+    "unpack_int4": [
+        ("nibbles swapped", [("torch.stack([low, high], dim=-1)", "torch.stack([high, low], dim=-1)")]),
+        ("3-bit mask", [("low, high = packed & 0x0F, packed >> 4", "low, high = packed & 0x07, packed >> 4")]),
+        ("all lows, then all highs", [("torch.stack([low, high], dim=-1)", "torch.cat([low, high], dim=-1)")]),
+    ],
+    "gemv_reference_source": [
+        ("nibbles swapped", [(_NIBBLE, "int q = (i % 2 == 0) ? (byte >> 4) : (byte & 0x0F);")]),
+        ("zero point ignored", [(_ZERO, "acc += q * scales[(long)o * n_groups + g] * x[i];")]),
+        ("last row skipped", [("for (int o = 0; o < n_out; o++) {", "for (int o = 0; o < n_out - 1; o++) {")]),
+        ("a C syntax error (costs only this question)", [("float acc = 0.0f;", "float acc = 0.0f")]),
+    ],
+    "gemv_unrolled_source": [
+        ("zero-point term dropped", [(" - zeros[k] * (sx0 + sx1))", ")")]),
+        ("one input-sum accumulator forgotten", [("zeros[k] * (sx0 + sx1)", "zeros[k] * sx0")]),
+        ("wrong nibble for the fourth weight", [("d3 += (b[j + 1] >> 4) * xg[2 * j + 3];",
+                                                 "d3 += (b[j + 1] & 0x0F) * xg[2 * j + 3];")]),
+        ("steps over half the group", [("for (int j = 0; j < group_size / 2; j += 2) {",
+                                        "for (int j = 0; j < group_size / 4; j += 2) {")]),
+    ],
+    "gemv_threads_source": [
+        ("nibbles swapped", [(_NIBBLE, "int q = (i % 2 == 0) ? (byte >> 4) : (byte & 0x0F);")]),
+        ("zero point ignored", [(_ZERO, "acc += q * scales[(long)o * n_groups + g] * x[i];")]),
+        ("every other row (loop step 2)", [("for (int o = 0; o < n_out; o++) {", "for (int o = 0; o < n_out; o += 2) {")]),
+    ],
+    "gemv_simd_source": [
+        ("even and odd inputs swapped", [("d_even += w_even * x_even;", "d_even += w_even * x_odd;"),
+                                         ("d_odd += w_odd * x_odd;", "d_odd += w_odd * x_even;")]),
+        ("half of the lanes summed", [("for (int lane = 0; lane < 16; lane++) dot += d[lane];",
+                                       "for (int lane = 0; lane < 8; lane++) dot += d[lane];")]),
+        ("input sum not accumulated", [("x_sum += x_even + x_odd;", "x_sum = x_even + x_odd;")]),
+        ("zero point ignored", [("f32x16 d = d_even + d_odd - zeros[k] * x_sum;", "f32x16 d = d_even + d_odd;")]),
+    ],
+    "gemv_all_source": [
+        ("table without the zero point", [("f32x16 table = (codes - zero) * scale;", "f32x16 table = codes * scale;")]),
+        ("odd weights read the even inputs", [
+            ("dequant(__builtin_convertvector(b0 >> 4, i32x16), table, zero, scale) * load16(x_odd + j);",
+             "dequant(__builtin_convertvector(b0 >> 4, i32x16), table, zero, scale) * load16(x_even + j);")]),
+        ("x de-interleaved wrongly", [("x_even[j] = x[2 * j]; x_odd[j] = x[2 * j + 1];",
+                                       "x_even[j] = x[j]; x_odd[j] = x[half + j];")]),
+        ("last group skipped", [("for (int g = 0; g < n_groups; g++) {", "for (int g = 0; g < n_groups - 1; g++) {")]),
+        ("second accumulator overwritten", [("acc1 += ", "acc1 = ")]),
+    ],
+}
+
+_SIGNATURE = '''void gemv_w4(const uint8_t *w, const float *scales, const float *zeros, const float *x, float *y,
+             int n_out, int n_in, int group_size)'''
+
+# Correct answers written differently from the reference: each must keep full marks.
+ALTERNATIVES = {
+    "quantize_int4": '''
+def quantize_int4(w, group_size=64):
+    rows, cols = w.shape
+    if cols % group_size:
+        raise ValueError("group_size must divide the number of columns")
+    g = w.float().view(rows, -1, group_size)
+    lo, hi = g.min(-1).values, g.max(-1).values
+    scales = torch.clamp(hi - lo, min=1e-5) / 15.0
+    zeros = torch.clamp(torch.round(-lo / scales), 0, 15)
+    q = (torch.round(g / scales.unsqueeze(-1)) + zeros.unsqueeze(-1)).clamp(0, 15).to(torch.uint8)
+    return q.view(rows, cols), scales, zeros
+''',
+    "pack_int4": '''
+def pack_int4(q):
+    if q.shape[-1] % 2 != 0 or q.max().item() > 15:
+        raise ValueError("need an even number of 4-bit codes")
+    pairs = q.to(torch.int32).reshape(*q.shape[:-1], -1, 2)
+    return (pairs[..., 0] + 16 * pairs[..., 1]).to(torch.uint8)
+''',
+    "unpack_int4": '''
+def unpack_int4(packed):
+    out = torch.empty(*packed.shape[:-1], packed.shape[-1] * 2, dtype=torch.uint8)
+    out[..., 0::2] = packed % 16
+    out[..., 1::2] = packed // 16
+    return out
+''',
+    "gemv_reference_source": f'''
+def gemv_reference_source():
+    return HEADER + r"""
+{_SIGNATURE} {{
+    for (int o = 0; o < n_out; ++o) {{
+        double sum = 0.0;
+        for (int i = 0; i < n_in; i += 2) {{
+            uint8_t b = w[(long)o * n_in / 2 + i / 2];
+            long k = (long)o * (n_in / group_size) + i / group_size;
+            sum += (double)scales[k] * (((b & 15) - zeros[k]) * x[i] + ((b >> 4) - zeros[k]) * x[i + 1]);
+        }}
+        y[o] = (float)sum;
+    }}
+}}
+"""
+''',
+    "gemv_unrolled_source": f'''
+def gemv_unrolled_source():
+    return HEADER + r"""
+{_SIGNATURE} {{
+    int groups = n_in / group_size;
+    for (int o = 0; o < n_out; o++) {{
+        float total = 0.0f;
+        for (int g = 0; g < groups; g++) {{
+            const uint8_t *p = w + (long)o * (n_in / 2) + g * group_size / 2;
+            const float *v = x + g * group_size;
+            float a = 0, b = 0, sum_v = 0;
+            for (int j = 0; j < group_size / 2; j += 4) {{
+                a += (p[j] & 15) * v[2*j] + (p[j+1] & 15) * v[2*j+2] + (p[j+2] & 15) * v[2*j+4] + (p[j+3] & 15) * v[2*j+6];
+                b += (p[j] >> 4) * v[2*j+1] + (p[j+1] >> 4) * v[2*j+3] + (p[j+2] >> 4) * v[2*j+5] + (p[j+3] >> 4) * v[2*j+7];
+                sum_v += v[2*j] + v[2*j+1] + v[2*j+2] + v[2*j+3] + v[2*j+4] + v[2*j+5] + v[2*j+6] + v[2*j+7];
+            }}
+            total += scales[(long)o * groups + g] * (a + b - zeros[(long)o * groups + g] * sum_v);
+        }}
+        y[o] = total;
+    }}
+}}
+"""
+''',
+    "gemv_threads_source": f'''
+def gemv_threads_source():
+    return HEADER + r"""
+{_SIGNATURE} {{
+    #pragma omp parallel
+    {{
+        #pragma omp for
+        for (int o = 0; o < n_out; o++) {{
+            float acc = 0.0f;
+            for (int i = 0; i < n_in; i++) {{
+                int byte = w[(long)o * (n_in / 2) + (i >> 1)];
+                int q = (i & 1) ? (byte >> 4) : (byte & 15);
+                long k = (long)o * (n_in / group_size) + i / group_size;
+                acc += scales[k] * (q - zeros[k]) * x[i];
+            }}
+            y[o] = acc;
+        }}
+    }}
+}}
+"""
+''',
+    "gemv_simd_source": f'''
+def gemv_simd_source():
+    return HEADER + r"""
+typedef float v8 __attribute__((vector_size(32)));
+typedef int32_t i8 __attribute__((vector_size(32)));
+typedef uint8_t b8 __attribute__((vector_size(8)));
+{_SIGNATURE} {{
+    int groups = n_in / group_size;
+    for (int o = 0; o < n_out; o++) {{
+        const uint8_t *row = w + (long)o * (n_in / 2);
+        float acc = 0.0f;
+        for (int g = 0; g < groups; g++) {{
+            v8 dot = {{0}}, xs = {{0}};
+            for (int i = g * group_size; i < (g + 1) * group_size; i += 16) {{
+                b8 b; __builtin_memcpy(&b, row + i / 2, 8);
+                v8 lo = __builtin_convertvector(__builtin_convertvector(b & 15, i8), v8);
+                v8 hi = __builtin_convertvector(__builtin_convertvector(b >> 4, i8), v8);
+                v8 xe, xo;
+                for (int k = 0; k < 8; k++) {{ xe[k] = x[i + 2 * k]; xo[k] = x[i + 2 * k + 1]; }}
+                dot += lo * xe + hi * xo;
+                xs += xe + xo;
+            }}
+            float d = 0.0f, s = 0.0f;
+            for (int k = 0; k < 8; k++) {{ d += dot[k]; s += xs[k]; }}
+            long k = (long)o * groups + g;
+            acc += scales[k] * (d - zeros[k] * s);
+        }}
+        y[o] = acc;
+    }}
+}}
+"""
+''',
+    "gemv_all_source": f'''
+def gemv_all_source():
+    return HEADER + r"""
+typedef float v16 __attribute__((vector_size(64)));
+typedef int32_t i16v __attribute__((vector_size(64)));
+typedef uint8_t b16 __attribute__((vector_size(16)));
+{_SIGNATURE} {{
+    int groups = n_in / group_size, half = n_in / 2;
+    float *xe = malloc(sizeof(float) * half), *xo = malloc(sizeof(float) * half), *xs = calloc(groups, sizeof(float));
+    for (int j = 0; j < half; j++) {{ xe[j] = x[2 * j]; xo[j] = x[2 * j + 1]; xs[2 * j / group_size] += x[2 * j] + x[2 * j + 1]; }}
+    #pragma omp parallel for
+    for (int o = 0; o < n_out; o++) {{
+        const uint8_t *row = w + (long)o * half;
+        float acc = 0.0f;
+        for (int g = 0; g < groups; g++) {{
+            v16 d = {{0}};
+            for (int j = g * group_size / 2; j < (g + 1) * group_size / 2; j += 16) {{
+                b16 b; __builtin_memcpy(&b, row + j, 16);
+                v16 e, od; __builtin_memcpy(&e, xe + j, 64); __builtin_memcpy(&od, xo + j, 64);
+                d += __builtin_convertvector(__builtin_convertvector(b & 15, i16v), v16) * e
+                   + __builtin_convertvector(__builtin_convertvector(b >> 4, i16v), v16) * od;
+            }}
+            float s = 0.0f;
+            for (int k = 0; k < 16; k++) s += d[k];
+            acc += scales[(long)o * groups + g] * (s - zeros[(long)o * groups + g] * xs[g]);
+        }}
+        y[o] = acc;
+    }}
+    free(xe); free(xo); free(xs);
+}}
+"""
+''',
+}
