@@ -145,20 +145,25 @@ def assert_labs_equal_generate_assignment(tmp_path: Path, lab: str) -> None:
     assert strip_volatile(generated) == strip_volatile(committed), "labs/ is stale: run `make release` and commit labs/"
 
 
-def hidden_test_lines(nb) -> set[str]:
-    """Lines (>= 20 characters) that appear only inside the HIDDEN TESTS blocks of the source notebook."""
+def _lines_only_inside(nb, blocks: tuple[str, ...]) -> set[str]:
+    """Lines (>= 20 characters) that appear only between ``### BEGIN <block>`` and ``### END <block>``."""
     inside, outside = set(), set()
     for cell in nb.cells:
         hidden = False
         for line in cell.source.splitlines():
             s = line.strip()
-            if s.startswith("### BEGIN HIDDEN TESTS"):
+            if any(s.startswith(f"### BEGIN {block}") for block in blocks):
                 hidden = True
-            elif s.startswith("### END HIDDEN TESTS"):
+            elif any(s.startswith(f"### END {block}") for block in blocks):
                 hidden = False
             elif len(s) >= 20:
                 (inside if hidden else outside).add(s)
     return inside - outside
+
+
+def hidden_test_lines(nb) -> set[str]:
+    """Lines that appear only inside the HIDDEN TESTS blocks of the source notebook."""
+    return _lines_only_inside(nb, ("HIDDEN TESTS",))
 
 
 def html_text(page: str) -> str:
@@ -172,18 +177,7 @@ def html_text(page: str) -> str:
 
 def solution_only_lines(nb) -> set[str]:
     """Lines that appear only inside BEGIN/END SOLUTION or HIDDEN TESTS blocks of the source."""
-    inside, outside = set(), set()
-    for cell in nb.cells:
-        hidden = False
-        for line in cell.source.splitlines():
-            s = line.strip()
-            if s.startswith("### BEGIN SOLUTION") or s.startswith("### BEGIN HIDDEN TESTS"):
-                hidden = True
-            elif s.startswith("### END SOLUTION") or s.startswith("### END HIDDEN TESTS"):
-                hidden = False
-            elif len(s) >= 20:
-                (inside if hidden else outside).add(s)
-    return inside - outside
+    return _lines_only_inside(nb, ("SOLUTION", "HIDDEN TESTS"))
 
 
 def assert_no_leaks(lab: str, min_secret_lines: int = 20) -> None:
