@@ -7,14 +7,15 @@ mutant always starts from the current solution and breaks loudly if the solution
 """
 
 LAB = "lab5_llm_deployment"
-AUTOGRADED_POINTS = 75  # the other 25 of the 100 are written answers, graded by hand
+AUTOGRADED_POINTS = 85  # 75 + the 10-point bonus (a GEMM); the other 25 of the 100 are written answers
+BONUS_POINTS = 10
 # the tampered submission deletes one test cell and empties (and re-points) another
 TAMPER = {"delete": "test_gemv_simd", "edit": "test_pack_int4"}
 # the answer given an infinite loop (checks the per-cell timeout); None: covered by another lab
 LOOP_ANSWER = None
 
 _KERNELS = ("gemv_reference_source", "gemv_unrolled_source", "gemv_threads_source", "gemv_simd_source",
-            "gemv_all_source")
+            "gemv_all_source", "gemm_all_source")
 # graded answer -> the graded answers its test cell also calls (a mutant of one of those would
 # make the test fail for another reason, so such mutants are never graded in the same notebook)
 DEPENDS_ON = {kernel: {"pack_int4", "unpack_int4"} for kernel in _KERNELS}  # random_w4 packs, expected_gemv unpacks
@@ -29,6 +30,7 @@ TEST_OF = {
     "gemv_threads_source": "test_gemv_threads",
     "gemv_simd_source": "test_gemv_simd",
     "gemv_all_source": "test_gemv_all",
+    "gemm_all_source": "test_gemm_all",
 }
 
 _NIBBLE = "int q = (i % 2 == 0) ? (byte & 0x0F) : (byte >> 4);"
@@ -91,7 +93,14 @@ MUTANTS = {
         ("x de-interleaved wrongly", [("x_even[j] = x[2 * j]; x_odd[j] = x[2 * j + 1];",
                                        "x_even[j] = x[j]; x_odd[j] = x[half + j];")]),
         ("last group skipped", [("for (int g = 0; g < n_groups; g++) {", "for (int g = 0; g < n_groups - 1; g++) {")]),
-        ("second accumulator overwritten", [("acc1 += ", "acc1 = ")]),
+    ],
+    "gemm_all_source": [
+        ("only the first token", [("for (int t = 0; t < n_tokens; t++)   /* each", "for (int t = 0; t < 1; t++)   /* each")]),
+        ("accumulators not reset for each row", [("            for (int t = 0; t < n_tokens; t++) acc[t] = (f32x16){0};\n", "")]),
+        ("every token reads the first token's input", [
+            ("acc[t] += w_even * load16(x_even + (long)t * half + j) + w_odd * load16(x_odd + (long)t * half + j);",
+             "acc[t] += w_even * load16(x_even + j) + w_odd * load16(x_odd + j);")]),
+        ("output transposed", [("y[(long)t * n_out + o] = sum;", "y[(long)o * n_tokens + t] = sum;")]),
     ],
 }
 
@@ -216,6 +225,28 @@ typedef uint8_t b8 __attribute__((vector_size(8)));
         y[o] = acc;
     }}
 }}
+"""
+''',
+    "gemm_all_source": '''
+def gemm_all_source():
+    return HEADER + r"""
+void gemm_w4(const uint8_t *w, const float *scales, const float *zeros, const float *x, float *y,
+             int n_tokens, int n_out, int n_in, int group_size) {
+    int groups = n_in / group_size;
+    #pragma omp parallel for
+    for (int o = 0; o < n_out; o++) {
+        for (int t = 0; t < n_tokens; t++) {
+            float acc = 0.0f;
+            for (int i = 0; i < n_in; i++) {
+                int b = w[(long)o * (n_in / 2) + i / 2];
+                int q = (i & 1) ? b >> 4 : b & 15;
+                long k = (long)o * groups + i / group_size;
+                acc += (q - zeros[k]) * scales[k] * x[(long)t * n_in + i];
+            }
+            y[(long)t * n_out + o] = acc;
+        }
+    }
+}
 """
 ''',
     "gemv_all_source": f'''
