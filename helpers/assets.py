@@ -109,6 +109,26 @@ MANIFEST: dict[str, Asset] = {
             ]
         ],
         Asset(
+            name="ofa_supernet_fmnist",
+            sha256="22bb19bcc111cb2d8a95144d1066f9e7008aa42c04909afa544834abd3932979",
+            filename="ofa_supernet_fmnist.pt",
+            package="ofa_supernet_fmnist.pt",
+            licence="MIT (this repository); trained by scripts/train_supernet.py",
+            description="once-for-all supernet trained on Fashion-MNIST (Lab 3)",
+            install_hint="It ships inside the repository: reinstall helpers (`pip install -e .`) "
+            "or rebuild it with `python scripts/train_supernet.py` (see its docstring).",
+        ),
+        Asset(
+            name="nas_arch_table",
+            sha256="18dd194b061d6c99706efb730c2d67343bba212acd4f604c1c7d0a343c2bb1e8",
+            filename="nas_arch_table.json.gz",
+            package="nas_arch_table.json.gz",
+            licence="MIT (this repository); measured by scripts/train_supernet.py",
+            description="2,000 sampled subnets of the Lab 3 supernet with their held-out accuracy",
+            install_hint="It ships inside the repository: reinstall helpers (`pip install -e .`) "
+            "or rebuild it with `python scripts/train_supernet.py` (see its docstring).",
+        ),
+        Asset(
             name="vgg_fmnist",
             sha256="5395828139925e56e86dff84fefc2c2edcf91f7dd016c22178faa8990fd89b4a",
             filename="vgg_fmnist.pt",

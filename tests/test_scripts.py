@@ -29,3 +29,26 @@ def test_check_assets_reports_ok():
                             timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[OK] vgg_fmnist" in result.stdout and "[OK] fashion_mnist_subset" in result.stdout
+
+
+@pytest.mark.slow
+def test_train_supernet_smoke(tmp_path):
+    import gzip
+    import json
+
+    import torch
+
+    from helpers.supernet import SuperNet
+
+    subprocess.run([sys.executable, "scripts/train_supernet.py", "--subset", "--epochs", "1", "--batch-size", "64",
+                    "--archs", "3", "--out-dir", str(tmp_path)],
+                   cwd=ROOT, check=True, capture_output=True, text=True, timeout=600,
+                   env={**os.environ, "LABS_PROGRESS": "0", "PYTHONPATH": str(ROOT)})
+    checkpoint = torch.load(tmp_path / "ofa_supernet_fmnist.pt", weights_only=True)
+    SuperNet().load_state_dict(checkpoint["state_dict"])  # the shipped format
+    meta = checkpoint["meta"]
+    assert meta["seed"] == 0 and meta["epochs"] == 1 and meta["dataset"] == "fashion-mnist (subset)"
+    assert "--subset" in meta["command"] and meta["train_seconds"] >= 0
+    with gzip.open(tmp_path / "nas_arch_table.json.gz", "rt") as f:
+        table = json.load(f)
+    assert len(table["archs"]) == len(table["accuracy"]) == 3 and "held out" in table["meta"]["split"]
