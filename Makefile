@@ -4,7 +4,8 @@
 #   make test     # the same setup, then the whole test suite (offline, fast profile)
 #
 # Variables: PYTHON (interpreter for the venv), VENV (its folder), JUPYTER_ARGS (extra options
-# for `jupyter lab`, e.g. JUPYTER_ARGS="--no-browser --port 8899"), PYTEST_ARGS.
+# for `jupyter lab`, e.g. JUPYTER_ARGS="--no-browser --port 8899"), PYTEST_ARGS, PYTEST_WORKERS (pytest-xdist
+# processes for `make test`, default: one per core; 1 runs serially).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,9 +13,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JUPYTER_ARGS ?=
 PYTEST_ARGS ?=
+PYTEST_WORKERS ?= auto
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup assets lab test test-quick release grade benchmarks checkpoint lint clean help
+.PHONY: setup assets lab test test-quick release grade benchmarks checkpoint supernet lint clean help
 
 help:
 	@sed -n '1,10p' Makefile
@@ -44,7 +46,8 @@ lab: setup
 # The README's test command: unit tests, nbgrader pipeline (release, leaks, autograde, mutants),
 # the JupyterLab server, and every solution notebook under nbval — all in the fast profile.
 test: setup
-	LABS_PROFILE=fast MPLBACKEND=Agg $(BIN)/python -m pytest tests solutions --nbval-lax --nbval-current-env $(PYTEST_ARGS)
+	LABS_PROFILE=fast MPLBACKEND=Agg $(BIN)/python -m pytest tests solutions --nbval-lax --nbval-current-env \
+		-n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # Everything except the slow nbgrader / notebook runs.
 test-quick: setup
@@ -58,12 +61,17 @@ release: setup
 benchmarks: setup
 	$(BIN)/python benchmarks/lab1_pruning.py --profile full --json benchmarks/results/lab1_pruning.json --update-solution
 	$(BIN)/python benchmarks/lab2_quantization.py --profile full --json benchmarks/results/lab2_quantization.json --update-solution
+	$(BIN)/python benchmarks/lab3_nas.py --profile full --json benchmarks/results/lab3_nas.json --update-solution
 	$(BIN)/python benchmarks/lab4_llm_compression.py --profile full --json benchmarks/results/lab4_llm_compression.json --update-solution
 	$(BIN)/python benchmarks/lab5_llm_deployment.py --profile full --json benchmarks/results/lab5_llm_deployment.json --update-solution
 
 # Rebuild the shipped dense checkpoint (about 25 minutes on a 2-core CPU).
 checkpoint: setup
 	$(BIN)/python scripts/train_dense_vgg.py --epochs 30 --seed 0
+
+# Rebuild the Lab 3 supernet and its table (about 5 minutes on one GPU; hours on a CPU). Shipped with:
+supernet: setup
+	$(BIN)/python scripts/train_supernet.py --budget-minutes 3.6 --batch-size 1024 --lr 0.4 --archs 2000 --seed 0
 
 lint: setup
 	$(BIN)/ruff check helpers scripts tests benchmarks conftest.py

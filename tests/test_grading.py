@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import nbformat
 import pytest
-from mutants import lab1_pruning, lab2_quantization, lab4_llm_compression, lab5_llm_deployment
+from mutants import lab1_pruning, lab2_quantization, lab3_nas, lab4_llm_compression, lab5_llm_deployment
 from nbgrader_harness import (
     REPO,
     Course,
@@ -23,12 +23,13 @@ from nbgrader_harness import (
     total,
 )
 
-CATALOGUES = {c.LAB: c for c in (lab1_pruning, lab2_quantization, lab4_llm_compression, lab5_llm_deployment)}
+CATALOGUES = {c.LAB: c for c in (lab1_pruning, lab2_quantization, lab3_nas, lab4_llm_compression, lab5_llm_deployment)}
 ROUNDS = {lab: mutant_rounds(c) for lab, c in CATALOGUES.items()}
 ALL_MUTANTS = [(lab, i, gid, name) for lab, rounds in ROUNDS.items()
                for i, r in enumerate(rounds) for gid, (name, _) in r.items()]
 pytestmark = pytest.mark.slow
-by_lab = pytest.mark.parametrize("lab", list(CATALOGUES))
+by_lab = pytest.mark.parametrize("lab", [pytest.param(lab, marks=pytest.mark.xdist_group(lab), id=lab)
+                                         for lab in CATALOGUES])
 
 
 @pytest.fixture(scope="module")
@@ -110,14 +111,16 @@ def test_deleted_and_edited_test_cells_are_restored(graded, lab):
     assert scores[edited] == reference[edited], "the edited test cell (and its points) must be restored"
 
 
-@pytest.mark.parametrize("lab, round_index, grade_id, mutant", ALL_MUTANTS,
+@pytest.mark.parametrize("lab, round_index, grade_id, mutant",
+                         [pytest.param(*m, marks=pytest.mark.xdist_group(m[0])) for m in ALL_MUTANTS],
                          ids=[f"{lab}: {gid}: {name}" for lab, _, gid, name in ALL_MUTANTS])
 def test_mutant_loses_points(graded, lab, round_index, grade_id, mutant):
     score, max_score = graded(lab)[f"mutants{round_index}"][CATALOGUES[lab].TEST_OF[grade_id]]
     assert score < max_score, f"mutant '{mutant}' of {grade_id} kept full marks"
 
 
-@pytest.mark.parametrize("lab", [lab for lab, c in CATALOGUES.items() if c.LOOP_ANSWER])
+@pytest.mark.parametrize("lab", [pytest.param(lab, marks=pytest.mark.xdist_group(f"{lab}-loop"), id=lab)
+                                 for lab, c in CATALOGUES.items() if c.LOOP_ANSWER])
 def test_infinite_loop_times_out(tmp_path, lab):
     answer = CATALOGUES[lab].LOOP_ANSWER
     test_cell = CATALOGUES[lab].TEST_OF[answer]
