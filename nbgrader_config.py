@@ -30,3 +30,10 @@ from nbgrader.preprocessors import GetGrades  # noqa: E402
 from helpers.feedback import HideHiddenTests  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+
+# The gradebook: <course>/gradebook.db unless NBGRADER_DB_URL says otherwise, e.g. one PostgreSQL
+# database shared by several graders (`python -m grading --db ...` sets it; see INSTRUCTORS.md).
+import os  # noqa: E402
+
+if os.environ.get("NBGRADER_DB_URL"):
+    c.CourseDirectory.db_url = os.environ["NBGRADER_DB_URL"]

@@ -181,7 +181,8 @@ def place(sub: Submission, course: Path) -> None:
         if not isinstance(nb.get("cells"), list):
             raise ValueError("it has no list of cells")
     except Exception as exc:  # invalid JSON, a truncated file, another format
-        sub.error = f"not a readable notebook: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        sub.error = f"not a readable notebook: {type(exc).__name__}: {first}"
         return
     for cell in nb.cells:
         if cell.get("cell_type") == "code":

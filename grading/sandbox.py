@@ -71,7 +71,10 @@ MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC = 1, 32, 4096, 16384
 def _mount(source: str, target: str, fstype: str | None = None, flags: int = 0, data: str | None = None) -> None:
     """mount(2) itself: mount(8) would resolve a /proc/self/fd source to its (hidden) path."""
     libc = ctypes.CDLL(None, use_errno=True)
-    enc = (lambda x: None if x is None else x.encode())
+
+    def enc(x):
+        return None if x is None else x.encode()
+
     if libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"mount {source} on {target}: {os.strerror(err)}")
