@@ -30,7 +30,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grading import collect, gradebook, report, sandbox, worker
+import nbformat
+
+from grading import audit, collect, gradebook, report, sandbox, worker
 from grading.labs import REPO, discover
 
 
@@ -112,9 +114,12 @@ def grade(source: Path, course: Path, db_url: str | None = None, workers: int | 
         def task(s: collect.Submission) -> worker.Result:
             if s.error:
                 return worker.Result(s.student, s.lab, "failed", s.error, notes=s.notes)
+            submitted = course / "submitted" / s.student / s.lab / f"{s.lab}.ipynb"
+            references = [nbformat.read(templates[s.lab] / d / s.lab / f"{s.lab}.ipynb", as_version=4)
+                          for d in ("solutions", "labs")]
+            s.notes += [f"review: {f}" for f in audit.audit(nbformat.read(submitted, as_version=4), references)]
             slot = slots.get()
             try:
-                submitted = course / "submitted" / s.student / s.lab / f"{s.lab}.ipynb"
                 r = worker.grade(s.student, s.lab, submitted, templates[s.lab], scratch, box, limits, slot)
             except Exception as exc:  # a broken submission must never stop the batch
                 r = worker.Result(s.student, s.lab, "failed", f"grader error: {type(exc).__name__}: {exc}")
@@ -175,6 +180,8 @@ def main(argv=None) -> int:
     p.add_argument("--timeout", type=float, default=worker.Limits.wall_s, help="seconds per submission")
     p.add_argument("--memory-mb", type=int, default=worker.Limits.memory_mb, help="address space per kernel")
     p.add_argument("--processes", type=int, default=worker.Limits.processes, help="processes+threads per kernel")
+    p.add_argument("--solutions", type=Path, default=REPO / "solutions",
+                   help="the nbgrader source notebooks, <dir>/<lab>/<lab>.ipynb (default: the repository's)")
     p.add_argument("--no-feedback", action="store_true", help="skip the HTML feedback")
     p.add_argument("--check-sandbox", action="store_true", help="say which protections this machine gives, exit")
     a = p.parse_args(argv)
@@ -186,5 +193,5 @@ def main(argv=None) -> int:
     if a.submissions is None or not a.submissions.exists():
         p.error(f"give a folder or zip of submissions (got {a.submissions})")
     run = grade(a.submissions, a.course, a.db or os.environ.get("NBGRADER_DB_URL"), a.workers, a.roster, a.lab,
-                a.student, limits, a.out, feedback=not a.no_feedback)
+                a.student, limits, a.out, feedback=not a.no_feedback, solutions=a.solutions.resolve())
     return 3 if run.lost else 0

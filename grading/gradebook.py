@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import time
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
@@ -93,7 +94,8 @@ def record(result: Result, db_url: str, course: Path) -> None:
     from nbgrader.api import Gradebook
 
     def write():
-        with Gradebook(db_url) as gb:
+        with warnings.catch_warnings(), Gradebook(db_url) as gb:
+            warnings.simplefilter("ignore")  # nbgrader's own SQLAlchemy autoflush warnings
             gb.update_or_create_student(result.student)
             gb.update_or_create_submission(result.lab, result.student)
             nb = gb.find_submission_notebook(result.lab, result.lab, result.student)

@@ -95,9 +95,17 @@ def summary(stored: dict, results: list[Result], skipped: list[str], sandbox: st
     if failed:
         lines += ["## Failed submissions (autograded cells scored 0)", ""]
         lines += [f"- {r.student} / {r.lab}: {r.reason}" for r in failed] + [""]
-    noted = [r for r in results if r.notes]
+    flagged = [r for r in results if any(n.startswith("review:") for n in r.notes)]
+    if flagged:
+        lines += ["## Flagged for review (code that may tamper with the tests; scores unchanged)", ""]
+        lines += [f"- {r.student} / {r.lab}: {n[len('review: '):]}" for r in flagged for n in r.notes
+                  if n.startswith("review:")] + [""]
+    noted = [r for r in results if any(not n.startswith("review:") for n in r.notes)]
     if noted:
-        lines += ["## Notes", ""] + [f"- {r.student} / {r.lab}: {'; '.join(r.notes)}" for r in noted] + [""]
+        lines += ["## Notes", ""]
+        for r in noted:
+            lines.append(f"- {r.student} / {r.lab}: " + "; ".join(n for n in r.notes if not n.startswith("review:")))
+        lines.append("")
     if skipped:
         lines += ["## Skipped files", ""] + [f"- {s}" for s in skipped] + [""]
     return "\n".join(lines)

@@ -19,8 +19,8 @@ ADD = "def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOL
 MUL = "def mul(a, b):\n    ### BEGIN SOLUTION\n    return a * b\n    ### END SOLUTION"
 TEST_ADD = ("assert add(1, 2) == 3\nprint('[PASS] add(1, 2) == 3')\n### BEGIN HIDDEN TESTS\n"
             f"{HIDDEN_MARK}\nassert add(-1, 1) == 0\n### END HIDDEN TESTS")
-TEST_MUL = ("assert mul(2, 3) == 6\nprint('[PASS] mul(2, 3) == 6')\n### BEGIN HIDDEN TESTS\n"
-            "assert mul(-7, 6) == -42  # hidden\nassert mul(0, 5) == 0\n### END HIDDEN TESTS")
+TEST_MUL = ("assert isclose(mul(2, 3), 6)\nprint('[PASS] mul(2, 3) == 6')\n### BEGIN HIDDEN TESTS\n"
+            "assert math.isclose(mul(-7, 6), -42)  # hidden\nassert mul(0, 5) == 0\n### END HIDDEN TESTS")
 CORRECT = {"add": "def add(a, b):\n    return a + b", "mul": "def mul(a, b):\n    return a * b"}
 WRONG = {"add": "def add(a, b):\n    return a - b", "mul": "def mul(a, b):\n    return a + b"}
 POINTS = {"test_add": 2.0, "test_mul": 3.0}
@@ -42,7 +42,7 @@ def synthetic_lab(root: Path) -> Path:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [
         _cell("markdown", "# Lab 0: a synthetic lab for the grading tests"),
-        _cell("code", "import math", "setup", locked=True),
+        _cell("code", "import math\nfrom math import isclose", "setup", locked=True),
         _cell("code", ADD, "add", solution=True),
         _cell("code", TEST_ADD, "test_add", points=POINTS["test_add"], grade=True, locked=True),
         _cell("code", MUL, "mul", solution=True),
