@@ -37,3 +37,6 @@ import os  # noqa: E402
 
 if os.environ.get("NBGRADER_DB_URL"):
     c.CourseDirectory.db_url = os.environ["NBGRADER_DB_URL"]
+    # nbgrader's default course id "" has no row in the course table: SQLite does not mind (foreign
+    # keys off), PostgreSQL refuses every assignment. Name the course.
+    c.CourseDirectory.course_id = os.environ.get("NBGRADER_COURSE_ID", "efficient-dl-labs")

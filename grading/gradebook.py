@@ -12,6 +12,7 @@ command line (visible to every user in ``ps``) nor a worker's environment.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -50,10 +51,47 @@ def redact(url: str) -> str:
     return url
 
 
+def course_id() -> str:
+    """The course id nbgrader_config.py gives nbgrader when the URL comes from NBGRADER_DB_URL."""
+    return os.environ.get("NBGRADER_COURSE_ID", "efficient-dl-labs")
+
+
+def open_gradebook(db_url: str):
+    from nbgrader.api import Gradebook
+
+    return Gradebook(db_url, course_id=course_id())
+
+
+@contextlib.contextmanager
+def exclusive(db_url: str):
+    """Hold a lock that every grader using this gradebook respects: a PostgreSQL advisory lock, or a
+    file lock next to a SQLite file. nbgrader's first use of a gradebook (creating its tables, the
+    course, an assignment) is not safe when two graders do it at the same moment."""
+    if db_url.startswith("sqlite:///"):
+        import fcntl
+
+        path = Path(db_url[len("sqlite:///"):]).with_suffix(".lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            yield
+        return
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(7407)"))  # released when the connection closes
+            yield
+    finally:
+        engine.dispose()
+
+
 def nbgrader(args: list[str], cwd: Path, db_url: str, home: Path, timeout: float = 1800) -> str:
     """Run nbgrader against the real gradebook (URL passed in the environment)."""
     env = base_env(home)
     env["NBGRADER_DB_URL"] = db_url
+    env["NBGRADER_COURSE_ID"] = course_id()
     proc = subprocess.run([str(BIN / "nbgrader"), *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout)
     if proc.returncode != 0:
@@ -64,15 +102,9 @@ def nbgrader(args: list[str], cwd: Path, db_url: str, home: Path, timeout: float
 
 def ensure_assignment(lab: str, template: Path, db_url: str, home: Path) -> None:
     """Make the real gradebook know the lab's notebook, cells and points (from its source notebook)."""
-    for attempt in range(3):
-        try:
-            release = f"--CourseDirectory.release_directory={template / 'release-main'}"
-            nbgrader(["generate_assignment", lab, "--force", release], template, db_url, home)
-            return
-        except SystemExit:
-            if attempt == 2:
-                raise
-            time.sleep(1 + attempt)  # another grader created it at the same moment
+    release = f"--CourseDirectory.release_directory={template / 'release-main'}"
+    with exclusive(db_url):
+        nbgrader(["generate_assignment", lab, "--force", release], template, db_url, home)
 
 
 def _retrying(fn, tries: int = 5):
@@ -91,10 +123,8 @@ def record(result: Result, db_url: str, course: Path) -> None:
     """Store one worker's result: its scores in the gradebook, its graded notebook in
     ``course/autograded/<student>/<lab>/``. A failed submission scores 0 on every autograded cell
     (written answers stay to be graded by hand)."""
-    from nbgrader.api import Gradebook
-
     def write():
-        with warnings.catch_warnings(), Gradebook(db_url) as gb:
+        with warnings.catch_warnings(), open_gradebook(db_url) as gb:
             warnings.simplefilter("ignore")  # nbgrader's own SQLAlchemy autoflush warnings
             gb.update_or_create_student(result.student)
             gb.update_or_create_submission(result.lab, result.student)
@@ -123,10 +153,10 @@ def record(result: Result, db_url: str, course: Path) -> None:
 
 def read_scores(db_url: str, labs: list[str], students: set[str] | None = None) -> dict:
     """``{(student, lab): {question: Score}}`` as stored (``score`` None: waits for a human)."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
 
     out = {}
-    with Gradebook(db_url) as gb:
+    with open_gradebook(db_url) as gb:
         for lab in labs:
             try:
                 assignment = gb.find_assignment(lab)
