@@ -4,7 +4,8 @@
 #   make test     # the same setup, then the whole test suite (offline, fast profile)
 #
 # Variables: PYTHON (interpreter for the venv), VENV (its folder), JUPYTER_ARGS (extra options
-# for `jupyter lab`, e.g. JUPYTER_ARGS="--no-browser --port 8899"), PYTEST_ARGS.
+# for `jupyter lab`, e.g. JUPYTER_ARGS="--no-browser --port 8899"), PYTEST_ARGS; for `make grade`:
+# SUBMISSIONS (folder or zip), GRADE_ARGS (e.g. "--roster roster.csv --workers 4 --db postgresql://...").
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,6 +13,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JUPYTER_ARGS ?=
 PYTEST_ARGS ?=
+SUBMISSIONS ?=
+GRADE_ARGS ?=
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: setup assets lab test test-quick release grade benchmarks checkpoint lint clean help
@@ -54,19 +57,27 @@ test-quick: setup
 release: setup
 	$(BIN)/python scripts/release.py
 
+# Autograde a folder or zip of submissions in parallel (nbgrader, sandboxed kernels): grades.csv,
+# totals.csv, summary.md/png and HTML feedback in this folder. See INSTRUCTORS.md.
+grade: setup
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder-or-zip [GRADE_ARGS='--roster roster.csv']"; exit 2; }
+	$(BIN)/python -m grading "$(SUBMISSIONS)" $(GRADE_ARGS)
+
 # Re-run the benchmarks in the full profile and refresh benchmarks/results/ and the solutions' outputs.
 benchmarks: setup
 	$(BIN)/python benchmarks/lab1_pruning.py --profile full --json benchmarks/results/lab1_pruning.json --update-solution
 	$(BIN)/python benchmarks/lab2_quantization.py --profile full --json benchmarks/results/lab2_quantization.json --update-solution
 	$(BIN)/python benchmarks/lab4_llm_compression.py --profile full --json benchmarks/results/lab4_llm_compression.json --update-solution
 	$(BIN)/python benchmarks/lab5_llm_deployment.py --profile full --json benchmarks/results/lab5_llm_deployment.json --update-solution
+	$(BIN)/python benchmarks/grading.py --json benchmarks/results/grading.json
 
 # Rebuild the shipped dense checkpoint (about 25 minutes on a 2-core CPU).
 checkpoint: setup
 	$(BIN)/python scripts/train_dense_vgg.py --epochs 30 --seed 0
 
 lint: setup
-	$(BIN)/ruff check helpers scripts tests benchmarks conftest.py
+	$(BIN)/ruff check helpers grading scripts tests benchmarks conftest.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache submitted autograded feedback gradebook.db
+	rm -rf $(VENV) .pytest_cache submitted autograded feedback gradebook.db gradebook.lock \
+		grades.csv totals.csv summary.md summary.png

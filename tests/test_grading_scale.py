@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from grading_fixtures import CORRECT, HIDDEN_MARK, LAB, WRONG, release, student_notebook, synthetic_lab
-from hostile.catalogue import CASES
+from hostile.catalogue import CASES, build, check
 from nbgrader_harness import REPO, Course, hidden_test_lines, html_text
 from pg_server import Unavailable, postgres_server
 
@@ -191,34 +191,6 @@ def test_two_parallel_graders_match_sequential_nbgrader(synthetic, tmp_path):
 
 # ---- hostile submissions --------------------------------------------------------------------------
 
-def _apply_edits(nb, edits):
-    for edit in edits:
-        kind, gid = edit[0], edit[1]
-        cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid]
-        if kind == "delete":
-            nb.cells = [c for c in nb.cells if c not in cells]
-        elif kind == "source":
-            cells[0].source = edit[2]
-        elif kind == "points":
-            cells[0].metadata["nbgrader"]["points"] = edit[2]
-        elif kind == "output":
-            cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="x" * (edit[2] << 20))]
-            cells[0].execution_count = 1
-    return nb
-
-
-def _hostile_class(folder: Path, rel: Path, paths: dict, cases) -> None:
-    for case in cases:
-        d = folder / case.name / LAB
-        d.mkdir(parents=True)
-        target = d / (case.file_name or f"{LAB}.ipynb")
-        if case.raw is not None:
-            target.write_bytes(case.raw)
-            continue
-        nb = student_notebook(rel, add=case.add.format(**paths), mul=case.mul.format(**paths))
-        nbformat.write(_apply_edits(nb, case.edits), target)
-
-
 def test_hostile_catalogue(synthetic, tmp_path, monkeypatch):
     """Every catalogued hostile or broken submission gets its expected outcome in ONE parallel batch,
     the honest control keeps full marks, the batch finishes, and the feedback shows no hidden test."""
@@ -228,7 +200,7 @@ def test_hostile_catalogue(synthetic, tmp_path, monkeypatch):
     monkeypatch.setenv("GRADING_TEST_SECRET", "do-not-leak")
     monkeypatch.setenv("NBGRADER_DB_URL", f"sqlite:///{course / 'gradebook.db'}")  # must not reach kernels
     paths = {"solutions": str(solutions), "course": str(course), "repo": str(REPO)}
-    _hostile_class(tmp_path / "subs", rel, paths, cases)
+    build(tmp_path / "subs", rel, paths, cases)
     hostname = Path("/etc/hostname").read_bytes() if Path("/etc/hostname").exists() else None
     start = time.time()
     run = cli.grade(tmp_path / "subs", course, workers=4, solutions=solutions, quiet=True,
@@ -237,15 +209,7 @@ def test_hostile_catalogue(synthetic, tmp_path, monkeypatch):
     assert not run.lost
     results = {r.student: r for r in run.results}
     assert set(results) == {c.name for c in cases}
-    wrong = []
-    for case in cases:
-        r, stored = results[case.name], run.stored[(case.name, LAB)]
-        scores = {q: stored[q].auto_score for q in ("test_add", "test_mul")}
-        ok = (r.status == case.status and scores == case.scores and case.reason in r.reason
-              and (not case.note or any(case.note in n for n in r.notes))
-              and stored["test_add"].max_score == 2.0 and stored["test_mul"].max_score == 3.0)
-        if not ok:
-            wrong.append(f"{case.name}: {r.status} {scores} reason={r.reason!r} notes={r.notes}")
+    wrong = [w for c in cases if (w := check(c, results[c.name], run.stored[(c.name, LAB)]))]
     assert not wrong, "\n".join(wrong)
     if hostname is not None:
         assert Path("/etc/hostname").read_bytes() == hostname

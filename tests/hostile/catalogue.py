@@ -14,6 +14,11 @@ substring of the failure ``reason`` and of a ``note`` (import notes and "review:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+LAB = "lab0_synthetic"
 
 OK_ADD = "def add(a, b):\n    return a + b"
 OK_MUL = "def mul(a, b):\n    return a * b"
@@ -116,3 +121,44 @@ CASES = [
          add="import os\nfor f in os.listdir('.'):\n    os.remove(f)\n"
              "os.symlink('/etc/hostname', 'lab0_synthetic.ipynb')\n" + OK_ADD, note="deletes files"),
 ]
+
+
+def _apply_edits(nb, edits):
+    for edit in edits:
+        kind, gid = edit[0], edit[1]
+        cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid]
+        if kind == "delete":
+            nb.cells = [c for c in nb.cells if c not in cells]
+        elif kind == "source":
+            cells[0].source = edit[2]
+        elif kind == "points":
+            cells[0].metadata["nbgrader"]["points"] = edit[2]
+        elif kind == "output":
+            cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="x" * (edit[2] << 20))]
+            cells[0].execution_count = 1
+    return nb
+
+
+def build(folder: Path, release: Path, paths: dict, cases=CASES) -> None:
+    """Write every case as ``folder/<case>/lab0_synthetic/<file>`` (nbgrader layout) from the
+    released notebook ``release``; ``paths`` fills ``{solutions}``, ``{course}`` and ``{repo}``."""
+    from grading_fixtures import student_notebook
+
+    for case in cases:
+        d = folder / case.name / LAB
+        d.mkdir(parents=True)
+        target = d / (case.file_name or f"{LAB}.ipynb")
+        if case.raw is not None:
+            target.write_bytes(case.raw)
+            continue
+        nb = student_notebook(release, add=case.add.format(**paths), mul=case.mul.format(**paths))
+        nbformat.write(_apply_edits(nb, case.edits), target)
+
+
+def check(case: Case, result, stored: dict) -> str | None:
+    """None when the grader's ``result`` and the ``stored`` scores are what ``case`` expects, else why not."""
+    scores = {q: stored[q].auto_score for q in ("test_add", "test_mul")}
+    ok = (result.status == case.status and scores == case.scores and case.reason in result.reason
+          and (not case.note or any(case.note in n for n in result.notes))
+          and stored["test_add"].max_score == 2.0 and stored["test_mul"].max_score == 3.0)
+    return None if ok else f"{case.name}: {result.status} {scores} reason={result.reason!r} notes={result.notes}"
