@@ -135,13 +135,14 @@ def grade(source: Path, course: Path, db_url: str | None = None, workers: int | 
                 r = fut.result()
                 gradebook.record(r, db_url, course)  # the only writer
                 run.results.append(r)
-                auto = [(g["auto_score"], g["max_score"]) for g in r.grades.values() if g["auto_score"] is not None]
+                auto = [(g["auto_score"], g["max_score"]) for g in r.grades.values()
+                        if g["cell_type"] == "code" and g["auto_score"] is not None]
                 what = (f"{sum(a for a, _ in auto):g}/{sum(m for _, m in auto):g} autograded"
                         if r.status == "graded" else f"FAILED: {r.reason}")
                 say(f"[{n}/{len(subs)}] {r.student} {r.lab}: {what} ({r.seconds:.0f} s)")
         run.seconds = time.time() - start
         graded_labs = sorted({s.lab for s in subs})
-        run.stored = gradebook.read_scores(db_url, labs, {s.student for s in subs} if students else None)
+        run.stored = gradebook.read_scores(db_url, labs)  # the whole class: a regrade keeps the others' rows
         run.lost = gradebook.lost_grades(run.results, run.stored)
         report.write_csvs(out, run.stored, run.results)
         report.plot(run.stored, out / "summary.png")

@@ -29,6 +29,7 @@ class Score(NamedTuple):
     max_score: float
     needs_manual_grade: bool
     auto_score: float | None
+    cell_type: str  # "code": autograded (test cells, autograded answers); "markdown": written answers
 
 
 def default_url(course: Path) -> str:
@@ -92,6 +93,12 @@ def nbgrader(args: list[str], cwd: Path, db_url: str, home: Path, timeout: float
     env = base_env(home)
     env["NBGRADER_DB_URL"] = db_url
     env["NBGRADER_COURSE_ID"] = course_id()
+    # libpq's own settings (PGPASSWORD, PGPASSFILE, PGSSLMODE...), and ~/.pgpass, which libpq looks
+    # for in HOME (replaced above): only this process gets them, never a worker or a kernel
+    env.update({k: v for k, v in os.environ.items() if k.startswith("PG")})
+    pgpass = Path.home() / ".pgpass"
+    if "PGPASSFILE" not in env and pgpass.is_file():
+        env["PGPASSFILE"] = str(pgpass)
     proc = subprocess.run([str(BIN / "nbgrader"), *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout)
     if proc.returncode != 0:
@@ -168,7 +175,7 @@ def read_scores(db_url: str, labs: list[str], students: set[str] | None = None) 
                 nb = gb.find_submission_notebook(lab, lab, sub.student.id)
                 out[(sub.student.id, lab)] = {g.name: Score(None if g.needs_manual_grade and g.manual_score is None
                                                              else g.score, g.max_score, g.needs_manual_grade,
-                                                             g.auto_score) for g in nb.grades}
+                                                             g.auto_score, g.cell.cell_type) for g in nb.grades}
     return out
 
 

@@ -2,7 +2,8 @@
 
 * ``grades.csv``  one row per student, lab and question: score, max_score, needs_manual_grade, status
   (``graded`` / ``failed``) and the reason of a failure; scores as stored in the gradebook.
-* ``totals.csv``  one row per student and lab: autograded points, autograded maximum, status, reason, notes.
+* ``totals.csv``  one row per student and lab: autograded points and maximum (code cells), how many cells
+  wait for a human (written answers), status, reason, notes.
 * ``summary.md``  per-question mean / min / max and how many got full marks, the failures with their
   reasons, the skipped files, how the kernels were sandboxed, the throughput.
 * ``summary.png`` per lab, the distribution of each autograded question's score (share of its points).
@@ -24,29 +25,27 @@ def write_csvs(out: Path, stored: dict, results: list[Result]) -> None:
         w.writerow(["student", "lab", "question", "score", "max_score", "needs_manual_grade", "status", "reason"])
         for (student, lab), grades in sorted(stored.items()):
             r = by_key.get((student, lab))
-            for q, (score, max_score, manual, _) in grades.items():
+            for q, (score, max_score, manual, _, _) in grades.items():
                 w.writerow([student, lab, q, "" if score is None else score, max_score, int(bool(manual)),
-                            r.status if r else "earlier run", r.reason if r else ""])
+                            r.status if r else "graded earlier", r.reason if r else ""])
     with open(out / "totals.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["student", "lab", "autograded_score", "autograded_max", "status", "reason", "notes"])
+        w.writerow(["student", "lab", "autograded_score", "autograded_max", "to_grade_by_hand", "status", "reason",
+                    "notes"])
         for (student, lab), grades in sorted(stored.items()):
             r = by_key.get((student, lab))
-            auto = [g.score for g in grades.values() if not g.needs_manual_grade and g.score is not None]
-            w.writerow([student, lab, sum(auto), autograded_max(grades), r.status if r else "earlier run",
+            auto = [g for g in grades.values() if g.cell_type == "code"]
+            w.writerow([student, lab, sum(g.score or 0 for g in auto), sum(g.max_score for g in auto),
+                        sum(g.needs_manual_grade for g in grades.values()), r.status if r else "graded earlier",
                         r.reason if r else "", "; ".join(r.notes) if r else ""])
-
-
-def autograded_max(grades: dict) -> float:
-    return sum(g.max_score for g in grades.values() if not g.needs_manual_grade)
 
 
 def question_table(stored: dict) -> dict:
     """``{lab: {question: [share of points per graded student]}}`` for autograded questions."""
     table: dict = defaultdict(lambda: defaultdict(list))
     for (_, lab), grades in sorted(stored.items()):
-        for q, (score, max_score, manual, _) in grades.items():
-            if not manual and score is not None and max_score:
+        for q, (score, max_score, _, _, cell_type) in grades.items():
+            if cell_type == "code" and score is not None and max_score:
                 table[lab][q].append(score / max_score)
     return table
 
@@ -68,7 +67,7 @@ def plot(stored: dict, path: Path) -> None:
         ax.boxplot(data, showmeans=True)
         ax.set_xticks(range(1, len(questions) + 1), questions, rotation=30, ha="right", fontsize=8)
         for i, values in enumerate(data, start=1):  # every student as a dot (jittered)
-            ax.scatter([i + 0.15 * ((j % 7) - 3) / 3 for j in range(len(values))], values, s=6, alpha=0.4)
+            ax.scatter([i + 0.15 * ((j % 7) - 3) / 3 for j in range(len(values))], values, s=6, alpha=0.4, color="k")
         ax.set_ylim(-5, 105)
         ax.set_ylabel("score (% of points)")
         ax.set_title(f"{lab}: {len(data[0]) if data else 0} submissions")

@@ -33,6 +33,9 @@ from pathlib import Path
 from grading.labs import REPO
 
 BIN = Path(sys.executable).parent
+# the environment's own path, links resolved: the kernel sees only what is mounted back, by real path
+PREFIX = Path(os.path.realpath(sys.prefix))
+PYTHON = PREFIX / "bin" / Path(sys.executable).name
 SANDBOX = Path(__file__).resolve().with_name("sandbox.py")
 KERNEL = "edl-sandbox"
 
@@ -97,7 +100,7 @@ def kernel_policy(box: Sandbox, limits: Limits, slot: int, cwd: Path, sub: Path)
     for d in (home / "tmp", home / "cache", runtime, work):
         d.mkdir(parents=True, exist_ok=True)
     threads = str(limits.threads)
-    env = {"PATH": f"{BIN}:/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(home / "tmp"),
+    env = {"PATH": f"{PREFIX / 'bin'}:/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(home / "tmp"),
            "LABS_CACHE": str(home / "cache"), "MPLCONFIGDIR": str(home / "tmp"), "PYTHONPATH": str(REPO),
            "NBGRADER_EXECUTION": "autograde", "MPLBACKEND": "Agg", "LABS_PROGRESS": "0", "LANG": "C.UTF-8",
            "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
@@ -123,7 +126,7 @@ def _kill_session(proc: subprocess.Popen) -> None:
 def _failure(log: str) -> str:
     """The most telling line of an nbgrader log."""
     lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
-    for key in ("DeadKernelError", "Kernel died", "MemoryError", "CellTimeoutError", "NotJSONError",
+    for key in ("grading sandbox:", "DeadKernelError", "Kernel died", "MemoryError", "CellTimeoutError", "NotJSONError",
                 "Error", "error"):
         hits = [ln for ln in lines if key in ln]
         if hits:
@@ -149,8 +152,8 @@ def grade(student: str, lab: str, submitted: Path, template: Path, scratch: Path
     spec.mkdir(parents=True)
     (sub / "policy.json").write_text(json.dumps(policy, indent=1))
     (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, str(SANDBOX), str(sub / "policy.json"), "--",
-                 sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "argv": [str(PYTHON), str(SANDBOX), str(sub / "policy.json"), "--",
+                 str(PYTHON), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "Python 3 (grading sandbox)", "language": "python"}))
     env = base_env(sub / "nbgrader-home")
     env.update(JUPYTER_PATH=str(sub / "jupyter"), JUPYTER_RUNTIME_DIR=str(sub / "runtime"))

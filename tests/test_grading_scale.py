@@ -259,6 +259,8 @@ def test_regrade_one_student_keeps_manual_grades(synthetic, tmp_path):
     assert after[("s00", LAB)] == before[("s00", LAB)]  # not regraded
     assert after[("s01", LAB)]["test_add"].auto_score == 2.0 and after[("s01", LAB)]["why"].score == 1.5
     assert (course / "feedback" / "s01" / LAB / f"{LAB}.html").exists()
+    with open(course / "totals.csv") as f:
+        assert [row.split(",")[0] for row in f.read().splitlines()[1:]] == ["s00", "s01", "s02"]  # the whole class
 
 
 # ---- a real lab -------------------------------------------------------------------------------------
