@@ -70,7 +70,7 @@ def describe(box: worker.Sandbox, limits: worker.Limits) -> str:
     else:
         parts.append(f"NO network/file isolation ({box.why})")
     if box.namespaces and box.drop_user:
-        parts.append(f"kernels run as uid {box.base_uid}+slot")
+        parts.append(f"kernels run as uids {box.base_uid}..{box.base_uid + 63}")
     elif os.geteuid() == 0:
         parts.append("kernels run as root (no namespaces: cannot drop safely)")
     return ", ".join(parts)
@@ -97,6 +97,11 @@ def grade(source: Path, course: Path, db_url: str | None = None, workers: int | 
         found = collect.collect(Path(source), labs, collect.Roster(roster), scratch, lab_hint=lab)
         subs = [s for s in found.submissions if not students or s.student in students]
         run.skipped = found.skipped
+        if not subs:
+            say(f"no submission found in {source}" + (f" for {students}" if students else "") +
+                ": expected <student>/<lab>/<lab>.ipynb, Canvas or Moodle file names (see INSTRUCTORS.md)" +
+                "".join(f"\n  skipped: {s}" for s in run.skipped))
+            return run
         for s in subs:
             collect.place(s, course)
         box = sandbox_config(course, scratch, [Path(source).resolve()])
@@ -134,6 +139,8 @@ def grade(source: Path, course: Path, db_url: str | None = None, workers: int | 
             for n, fut in enumerate(as_completed(futures), start=1):
                 r = fut.result()
                 gradebook.record(r, db_url, course)  # the only writer
+                if r.workdir is not None:
+                    shutil.rmtree(r.workdir, ignore_errors=True)
                 run.results.append(r)
                 auto = [(g["auto_score"], g["max_score"]) for g in r.grades.values()
                         if g["cell_type"] == "code" and g["auto_score"] is not None]
@@ -195,4 +202,4 @@ def main(argv=None) -> int:
         p.error(f"give a folder or zip of submissions (got {a.submissions})")
     run = grade(a.submissions, a.course, a.db or os.environ.get("NBGRADER_DB_URL"), a.workers, a.roster, a.lab,
                 a.student, limits, a.out, feedback=not a.no_feedback, solutions=a.solutions.resolve())
-    return 3 if run.lost else 0
+    return 3 if run.lost else (1 if not run.results else 0)

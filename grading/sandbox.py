@@ -55,7 +55,8 @@ def namespaces_available() -> tuple[bool, str]:
         return False, f"no Linux namespaces on {sys.platform}"
     if shutil.which("unshare") is None:
         return False, "the `unshare` command (util-linux) is not installed"
-    cmd = UNSHARE + ([] if os.geteuid() == 0 else ["--map-root-user"]) + ["true"]
+    cmd = UNSHARE + ([] if os.geteuid() == 0 else ["--map-root-user"]) + [sys.executable, os.path.abspath(__file__),
+                                                                          "--probe"]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -161,7 +162,19 @@ def run_kernel(policy: dict, cmd: list[str]) -> int:
             return os.waitstatus_to_exitcode(status)
 
 
+def probe() -> int:
+    """Inside fresh namespaces: can we mount (what hiding files needs)?"""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        _mount("tmpfs", tmp, "tmpfs", 0, "size=1m")
+        ctypes.CDLL(None, use_errno=True).umount2(tmp.encode(), 2)  # MNT_DETACH
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv == ["--probe"]:
+        return probe()
     inner = argv[:1] == ["--inner"]
     argv = argv[1:] if inner else argv
     if len(argv) < 3 or argv[1] != "--":

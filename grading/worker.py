@@ -54,7 +54,7 @@ class Sandbox:
     namespaces: bool  # unshare works: no network, own PID space, hidden files
     drop_user: bool  # running as root: each kernel runs as a uid of its own
     why: str = ""
-    base_uid: int = 61000
+    base_uid: int = 100_000 + 64 * (os.getpid() % 10_000)  # one uid per worker slot, per grader process
     hide: list[str] = field(default_factory=list)  # paths the kernel must not see
     shared_ro: list[list[str]] = field(default_factory=list)  # [src, dst-under-home] read-only
 
@@ -68,6 +68,7 @@ class Result:
     grades: dict = field(default_factory=dict)  # grade_id -> {auto_score, max_score, needs_manual_grade, cell_type}
     comments: dict = field(default_factory=dict)  # grade_id -> auto_comment
     notebook: Path | None = None  # the autograded notebook
+    workdir: Path | None = None  # the private course etc. (removed once the result is recorded)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -172,7 +173,7 @@ def grade(student: str, lab: str, submitted: Path, template: Path, scratch: Path
             _kill_session(proc)
             timed_out = True
     log_text = log_path.read_text(errors="replace")
-    result = Result(student, lab, "failed", seconds=time.time() - start)
+    result = Result(student, lab, "failed", seconds=time.time() - start, workdir=sub)
     notebook = cwd / f"{lab}.ipynb"
     if timed_out:
         result.reason = f"wall-clock limit exceeded: grading took more than {limits.wall_s:g} s"
