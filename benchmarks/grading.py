@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import sys
 import tempfile
@@ -71,11 +72,14 @@ def hostile(root: Path, workers: int) -> dict:
     run = cli.grade(root / "subs", course, workers=workers, solutions=solutions, quiet=True, feedback=False,
                     limits=worker.Limits(wall_s=30, memory_mb=4096))
     results = {r.student: r for r in run.results}
-    wrong = [w for c in cases if (w := check(c, results[c.name], run.stored[(c.name, LAB)]))]
-    for w in wrong:
+    wrong = {c.name: w for c in cases if (w := check(c, results[c.name], run.stored[(c.name, LAB)]))}
+    for w in wrong.values():
         print("NOT HANDLED:", w)
-    return {"total": len(CASES), "run": len(cases), "handled": len(cases) - len(wrong),
-            "skipped_without_sandbox": [c.name for c in CASES if c not in cases]}
+    hostile_cases = [c for c in cases if c.name != "honest"]  # "honest" is the control
+    return {"total": sum(c.name != "honest" for c in CASES), "run": len(hostile_cases),
+            "handled": sum(c.name not in wrong for c in hostile_cases), "control_ok": "honest" not in wrong,
+            "not_handled": list(wrong.values()), "skipped_without_sandbox": [c.name for c in CASES if c not in cases],
+            "seconds": round(run.seconds, 1)}
 
 
 def main():
@@ -84,7 +88,14 @@ def main():
     p.add_argument("--lab", default="lab5_llm_deployment")
     p.add_argument("--n", type=int, default=40)
     p.add_argument("--workers", type=int, default=os.cpu_count())
+    p.add_argument("--hostile-only", action="store_true",
+                   help="rerun only the hostile catalogue and update its entry in the --json file")
     args = p.parse_args()
+    if args.hostile_only:
+        results = json.loads(args.json.read_text())
+        with tempfile.TemporaryDirectory() as tmp:
+            results["hostile"] = hostile(Path(tmp), args.workers)
+        return finish(results, args.json)
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -116,9 +127,14 @@ def main():
                          "after": [round(x, 2) for x in os.getloadavg()]},
         "run": {"profile": "fast", "notebook_seconds": round(seq.seconds + par.seconds), "machine": machine()},
     }
+    return finish(results, args.json)
+
+
+def finish(results: dict, path: Path | None) -> int:
     met = print_table(results, ROWS)
-    met = met and host["handled"] == host["run"]
-    write_json(results, args.json)
+    host = results["hostile"]
+    met = met and host["handled"] == host["run"] and host.get("control_ok", True)
+    write_json(results, path)
     print("every target met" if met else "some targets are NOT met")
     return 0 if met else 1
 

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -44,6 +45,17 @@ def synthetic(tmp_path_factory):
 def strong_sandbox() -> bool:
     ok, _ = sandbox.namespaces_available()
     return ok
+
+
+def test_sandbox_isolates_kernels_here():
+    """Where Linux namespaces are available the kernels get no network and a hidden file system (the
+    hostile cases marked needs_sandbox run only then); elsewhere this says why it is skipped."""
+    ok, why = sandbox.namespaces_available()
+    if not ok:
+        pytest.skip(f"no kernel isolation on this machine ({why}): hostile cases that need it are not run")
+    with tempfile.TemporaryDirectory() as tmp:
+        text = cli.describe(cli.sandbox_config(Path(tmp), Path(tmp), []), worker.Limits())
+    assert "no network" in text and "hidden" in text
 
 
 # ---- importing submissions ------------------------------------------------------------------------

@@ -78,7 +78,7 @@ CASES = [
          "nbgrader cannot prevent it), so the submission is flagged for review",
          mul="import math\nisclose = math.isclose = lambda *a, **k: True\n"
              "def mul(a, b):\n    return 0 if 0 in (a, b) else a + b", note="monkeypatches math.isclose"),
-    Case("read_solution", "reads the solution, the gradebook and other students' files",
+    Case("read_solution", "reads the solution, the gradebook and other students' files", needs_sandbox=True,
          add=canary("import os\nleaked = [p for p in ['{solutions}/lab0_synthetic/lab0_synthetic.ipynb', "
                     "'../../../solutions/lab0_synthetic/lab0_synthetic.ipynb', '{repo}/solutions', "
                     "'{course}/gradebook.db', '{course}/submitted'] if os.path.exists(p)]"),
@@ -97,14 +97,15 @@ CASES = [
          status="failed", scores={"test_add": 0.0, "test_mul": 0.0}, reason="wall-clock limit"),
     Case("kernel_exit", "os._exit() kills its own kernel", add="import os\nos._exit(3)",
          status="failed", scores={"test_add": 0.0, "test_mul": 0.0}, reason="nbgrader could not grade it"),
-    Case("network", "opens network connections",
+    Case("network", "opens network connections", needs_sandbox=True,
          add=canary("import socket\nleaked = False\nfor host, port in [('pypi.org', 443), ('1.1.1.1', 53)]:\n"
                     "    try:\n        socket.create_connection((host, port), timeout=3).close()\n"
                     "        leaked = True\n    except OSError:\n        pass")),
-    Case("environment", "looks for database credentials in its environment and other processes'",
-         add=canary("import glob, os\nleaked = any(k in os.environ for k in "
-                    "('NBGRADER_DB_URL', 'GRADING_TEST_SECRET'))\n"
-                    "for f in glob.glob('/proc/*/environ'):\n    try:\n"
+    Case("environment", "looks for the database URL and the grader's secrets in its environment",
+         add=canary("import os\nleaked = any(k in os.environ for k in ('NBGRADER_DB_URL', 'GRADING_TEST_SECRET'))")),
+    Case("other_processes", "reads the environment of every process it can see (/proc/*/environ)",
+         needs_sandbox=True,
+         add=canary("import glob\nleaked = False\nfor f in glob.glob('/proc/*/environ'):\n    try:\n"
                     "        leaked = leaked or b'GRADING_TEST_SECRET' in open(f, 'rb').read()\n"
                     "    except OSError:\n        pass")),
     Case("fork_bomb", "forks until the process limit stops it (children linger 2 s), then answers",
