@@ -5,7 +5,8 @@
 #
 # Variables: PYTHON (interpreter for the venv), VENV (its folder), JUPYTER_ARGS (extra options
 # for `jupyter lab`, e.g. JUPYTER_ARGS="--no-browser --port 8899"), PYTEST_ARGS, PYTEST_WORKERS (pytest-xdist
-# processes for `make test`, default: one per core; 1 runs serially).
+# processes for `make test`, default: one per core; 1 runs serially); for `make grade`:
+# SUBMISSIONS (folder or zip), GRADE_ARGS (e.g. "--roster roster.csv --workers 4 --db postgresql://...").
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -14,6 +15,8 @@ STAMP := $(VENV)/.installed
 JUPYTER_ARGS ?=
 PYTEST_ARGS ?=
 PYTEST_WORKERS ?= auto
+SUBMISSIONS ?=
+GRADE_ARGS ?=
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: setup assets lab test test-quick release grade benchmarks checkpoint supernet lint clean help
@@ -57,6 +60,12 @@ test-quick: setup
 release: setup
 	$(BIN)/python scripts/release.py
 
+# Autograde a folder or zip of submissions in parallel (nbgrader, sandboxed kernels): grades.csv,
+# totals.csv, summary.md/png and HTML feedback in this folder. See INSTRUCTORS.md.
+grade: setup
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder-or-zip [GRADE_ARGS='--roster roster.csv']"; exit 2; }
+	$(BIN)/python -m grading "$(SUBMISSIONS)" $(GRADE_ARGS)
+
 # Re-run the benchmarks in the full profile and refresh benchmarks/results/ and the solutions' outputs.
 benchmarks: setup
 	$(BIN)/python benchmarks/lab1_pruning.py --profile full --json benchmarks/results/lab1_pruning.json --update-solution
@@ -64,6 +73,7 @@ benchmarks: setup
 	$(BIN)/python benchmarks/lab3_nas.py --profile full --json benchmarks/results/lab3_nas.json --update-solution
 	$(BIN)/python benchmarks/lab4_llm_compression.py --profile full --json benchmarks/results/lab4_llm_compression.json --update-solution
 	$(BIN)/python benchmarks/lab5_llm_deployment.py --profile full --json benchmarks/results/lab5_llm_deployment.json --update-solution
+	$(BIN)/python benchmarks/grading.py --json benchmarks/results/grading.json
 
 # Rebuild the shipped dense checkpoint (about 25 minutes on a 2-core CPU).
 checkpoint: setup
@@ -74,7 +84,8 @@ supernet: setup
 	$(BIN)/python scripts/train_supernet.py --budget-minutes 3.6 --batch-size 1024 --lr 0.4 --archs 2000 --seed 0
 
 lint: setup
-	$(BIN)/ruff check helpers scripts tests benchmarks conftest.py
+	$(BIN)/ruff check helpers grading scripts tests benchmarks conftest.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache submitted autograded feedback gradebook.db
+	rm -rf $(VENV) .pytest_cache submitted autograded feedback gradebook.db gradebook.lock \
+		grades.csv totals.csv summary.md summary.png

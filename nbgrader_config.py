@@ -30,3 +30,13 @@ from nbgrader.preprocessors import GetGrades  # noqa: E402
 from helpers.feedback import HideHiddenTests  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+
+# The gradebook: <course>/gradebook.db unless NBGRADER_DB_URL says otherwise, e.g. one PostgreSQL
+# database shared by several graders (`python -m grading --db ...` sets it; see INSTRUCTORS.md).
+import os  # noqa: E402
+
+if os.environ.get("NBGRADER_DB_URL"):
+    c.CourseDirectory.db_url = os.environ["NBGRADER_DB_URL"]
+    # nbgrader's default course id "" has no row in the course table: SQLite does not mind (foreign
+    # keys off), PostgreSQL refuses every assignment. Name the course.
+    c.CourseDirectory.course_id = os.environ.get("NBGRADER_COURSE_ID", "efficient-dl-labs")

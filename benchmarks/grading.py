@@ -1,0 +1,143 @@
+"""Grading at class scale: N fast-profile submissions of one real lab autograded by `python -m grading`
+with 1 worker and with every core, the hostile catalogue (tests/hostile/catalogue.py) on the synthetic
+lab, and the grades compared between the two runs (a lost or changed grade counts in lost_grades).
+
+    python benchmarks/grading.py --json benchmarks/results/grading.json [--lab lab5_llm_deployment] [--n 40]
+
+The submissions mix the reference, the untouched notebook and the lab's catalogued mistakes
+(tests/mutants/<lab>.py). Throughput counts the autograding phase (the import of the submissions, the
+lab's template and the reports are minutes-independent overheads, printed separately).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import REPO, machine, print_table, write_json
+
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+
+import nbformat  # noqa: E402
+from grading_fixtures import release as release_synthetic  # noqa: E402
+from grading_fixtures import synthetic_lab  # noqa: E402
+from hostile.catalogue import CASES, LAB, build, check  # noqa: E402
+from nbgrader_harness import Course, catalogue_submissions, mutant_rounds  # noqa: E402
+
+from grading import cli, sandbox, worker  # noqa: E402
+
+ROWS = [
+    ("throughput.sequential_per_min", ".2f", "", None),
+    ("throughput.parallel_per_min", ".2f", "", None),
+    ("throughput.workers", "d", "", None),
+    ("speedup", ".2f", ">= 1.7x", lambda v: v >= 1.7),
+    ("hostile.total", "d", "", None),
+    ("hostile.handled", "d", "= total", None),
+    ("lost_grades", "d", "0", lambda v: v == 0),
+]
+
+
+def class_of(lab: str, n: int, root: Path) -> Path:
+    """``n`` submissions in nbgrader layout: the reference, the untouched notebook, the catalogue's
+    alternatives and mutant rounds, repeated."""
+    (root / "course-gen").mkdir()
+    course = Course(root / "course-gen", lab)
+    try:
+        catalogue = importlib.import_module(f"mutants.{lab}")
+        kinds = list(catalogue_submissions(course, catalogue, mutant_rounds(catalogue),
+                                           catalogue.TAMPER["delete"], catalogue.TAMPER["edit"]).values())
+    except ModuleNotFoundError:
+        kinds = [course.submission(), course.submission(blank=True)]
+    folder = root / "class"
+    for i in range(n):
+        d = folder / f"student{i:03d}" / lab
+        d.mkdir(parents=True)
+        nbformat.write(kinds[i % len(kinds)], d / f"{lab}.ipynb")
+    return folder
+
+
+def hostile(root: Path, workers: int) -> dict:
+    solutions = synthetic_lab(root)
+    rel = release_synthetic(solutions, root / "rel")
+    strong, _ = sandbox.namespaces_available()
+    cases = [c for c in CASES if strong or not c.needs_sandbox]
+    course = root / "course"
+    build(root / "subs", rel, {"solutions": str(solutions), "course": str(course), "repo": str(REPO)}, cases)
+    run = cli.grade(root / "subs", course, workers=workers, solutions=solutions, quiet=True, feedback=False,
+                    limits=worker.Limits(wall_s=30, memory_mb=4096))
+    results = {r.student: r for r in run.results}
+    wrong = {c.name: w for c in cases if (w := check(c, results[c.name], run.stored[(c.name, LAB)]))}
+    for w in wrong.values():
+        print("NOT HANDLED:", w)
+    hostile_cases = [c for c in cases if c.name != "honest"]  # "honest" is the control
+    return {"total": sum(c.name != "honest" for c in CASES), "run": len(hostile_cases),
+            "handled": sum(c.name not in wrong for c in hostile_cases), "control_ok": "honest" not in wrong,
+            "not_handled": list(wrong.values()), "skipped_without_sandbox": [c.name for c in CASES if c not in cases],
+            "seconds": round(run.seconds, 1)}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--json", type=Path)
+    p.add_argument("--lab", default="lab5_llm_deployment")
+    p.add_argument("--n", type=int, default=40)
+    p.add_argument("--workers", type=int, default=os.cpu_count())
+    p.add_argument("--hostile-only", action="store_true",
+                   help="rerun only the hostile catalogue and update its entry in the --json file")
+    args = p.parse_args()
+    if args.hostile_only:
+        results = json.loads(args.json.read_text())
+        with tempfile.TemporaryDirectory() as tmp:
+            results["hostile"] = hostile(Path(tmp), args.workers)
+        return finish(results, args.json)
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        subs = class_of(args.lab, args.n, root)
+        runs = {}
+        for name, workers in (("sequential", 1), ("parallel", args.workers)):
+            start = time.time()
+            runs[name] = cli.grade(subs, root / name, workers=workers, quiet=True, feedback=False)
+            print(f"{name}: {workers} workers, {runs[name].seconds:.0f} s grading, "
+                  f"{time.time() - start:.0f} s in all, load {os.getloadavg()[0]:.1f}")
+        seq, par = runs["sequential"], runs["parallel"]
+        lost = len(seq.lost) + len(par.lost) + sum(
+            1 for key, grades in seq.stored.items() for q, g in grades.items()
+            if key not in par.stored or q not in par.stored[key] or par.stored[key][q].auto_score != g.auto_score)
+        lost += len(set(par.stored) ^ set(seq.stored))
+        failed = sorted({(r.student, r.reason) for r in seq.results + par.results if r.status != "graded"})
+        host = hostile(root / "hostile", args.workers)
+    results = {
+        "lab": args.lab, "submissions": args.n,
+        "throughput": {"sequential_per_min": 60 * args.n / seq.seconds, "parallel_per_min": 60 * args.n / par.seconds,
+                       "workers": args.workers, "sequential_seconds": round(seq.seconds, 1),
+                       "parallel_seconds": round(par.seconds, 1)},
+        "speedup": seq.seconds / par.seconds,
+        "hostile": host,
+        "lost_grades": lost,
+        "failed_submissions": [f"{s}: {r}" for s, r in failed],
+        "sandbox": par.sandbox,
+        "load_average": {"before": [round(x, 2) for x in load_before],
+                         "after": [round(x, 2) for x in os.getloadavg()]},
+        "run": {"profile": "fast", "notebook_seconds": round(seq.seconds + par.seconds), "machine": machine()},
+    }
+    return finish(results, args.json)
+
+
+def finish(results: dict, path: Path | None) -> int:
+    met = print_table(results, ROWS)
+    host = results["hostile"]
+    met = met and host["handled"] == host["run"] and host.get("control_ok", True)
+    write_json(results, path)
+    print("every target met" if met else "some targets are NOT met")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

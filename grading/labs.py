@@ -1,0 +1,35 @@
+"""The labs that can be graded: every ``solutions/<lab>/<lab>.ipynb`` (an nbgrader source notebook).
+
+Nothing is hard-coded: a lab added to ``solutions/`` is graded as soon as it is there. A lab is
+recognised in a file name by its full id (``lab1_pruning``) or by its number (``lab1``, ``Lab 1``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def discover(solutions: Path = REPO / "solutions") -> list[str]:
+    """Lab ids, sorted: the folders of ``solutions`` holding a notebook of the same name."""
+    labs = sorted(p.name for p in Path(solutions).iterdir() if (p / f"{p.name}.ipynb").is_file())
+    if not labs:
+        raise SystemExit(f"no lab found in {solutions}: expected solutions/<lab>/<lab>.ipynb")
+    return labs
+
+
+def _number(lab: str) -> str | None:
+    m = re.match(r"lab(\d+)", lab, re.I)
+    return m.group(1) if m else None
+
+
+def match(text: str, labs: list[str]) -> str | None:
+    """The lab a file or folder name refers to, or None (also None when two labs match)."""
+    norm = re.sub(r"[^a-z0-9]+", "_", text.lower())
+    found = {lab for lab in labs if lab.lower() in norm}
+    if not found:
+        numbers = set(re.findall(r"(?:^|_)lab_?(\d+)(?=_|$)", norm))
+        found = {lab for lab in labs if _number(lab) in numbers}
+    return found.pop() if len(found) == 1 else None
