@@ -5,7 +5,8 @@
 #
 # Variables: PYTHON (interpreter for the venv), VENV (its folder), JUPYTER_ARGS (extra options
 # for `jupyter lab`, e.g. JUPYTER_ARGS="--no-browser --port 8899"), PYTEST_ARGS, PYTEST_WORKERS (pytest-xdist
-# processes for `make test`, default: one per core; 1 runs serially); for `make grade`:
+# processes for `make test`; default 0 = serial: on 2 cores two workers oversubscribe the threads of
+# torch/OpenMP in the notebooks and are slower; try PYTEST_WORKERS=auto on larger machines); for `make grade`:
 # SUBMISSIONS (folder or zip), GRADE_ARGS (e.g. "--roster roster.csv --workers 4 --db postgresql://...").
 
 PYTHON ?= python3
@@ -14,7 +15,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JUPYTER_ARGS ?=
 PYTEST_ARGS ?=
-PYTEST_WORKERS ?= auto
+PYTEST_WORKERS ?= 0
 SUBMISSIONS ?=
 GRADE_ARGS ?=
 export PATH := $(abspath $(BIN)):$(PATH)
