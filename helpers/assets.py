@@ -70,6 +70,16 @@ def _fmnist(name: str, fname: str, sha256: str) -> Asset:
     )
 
 
+def _built(name: str, filename: str, sha256: str, description: str, script: str) -> Asset:
+    """A file this repository builds with ``scripts/<script>`` and ships as package data."""
+    return Asset(
+        name=name, sha256=sha256, filename=filename, package=filename, description=description,
+        licence=f"MIT (this repository); built by scripts/{script}",
+        install_hint="It ships inside the repository: reinstall helpers (`pip install -e .`) "
+        f"or rebuild it with `python scripts/{script}` (see its docstring).",
+    )
+
+
 MANIFEST: dict[str, Asset] = {
     a.name: a
     for a in [
@@ -108,26 +118,12 @@ MANIFEST: dict[str, Asset] = {
                  "4fa1220ac785f04d24ec0ba1307db3a15728885efa53d45e5f202b10d6957c42"),
             ]
         ],
-        Asset(
-            name="ofa_supernet_fmnist",
-            sha256="22bb19bcc111cb2d8a95144d1066f9e7008aa42c04909afa544834abd3932979",
-            filename="ofa_supernet_fmnist.pt",
-            package="ofa_supernet_fmnist.pt",
-            licence="MIT (this repository); trained by scripts/train_supernet.py",
-            description="once-for-all supernet trained on Fashion-MNIST (Lab 3)",
-            install_hint="It ships inside the repository: reinstall helpers (`pip install -e .`) "
-            "or rebuild it with `python scripts/train_supernet.py` (see its docstring).",
-        ),
-        Asset(
-            name="nas_arch_table",
-            sha256="18dd194b061d6c99706efb730c2d67343bba212acd4f604c1c7d0a343c2bb1e8",
-            filename="nas_arch_table.json.gz",
-            package="nas_arch_table.json.gz",
-            licence="MIT (this repository); measured by scripts/train_supernet.py",
-            description="2,000 sampled subnets of the Lab 3 supernet with their held-out accuracy",
-            install_hint="It ships inside the repository: reinstall helpers (`pip install -e .`) "
-            "or rebuild it with `python scripts/train_supernet.py` (see its docstring).",
-        ),
+        _built("ofa_supernet_fmnist", "ofa_supernet_fmnist.pt",
+               "22bb19bcc111cb2d8a95144d1066f9e7008aa42c04909afa544834abd3932979",
+               "once-for-all supernet trained on Fashion-MNIST (Lab 3)", "train_supernet.py"),
+        _built("nas_arch_table", "nas_arch_table.json.gz",
+               "18dd194b061d6c99706efb730c2d67343bba212acd4f604c1c7d0a343c2bb1e8",
+               "2,000 sampled subnets of the Lab 3 supernet with their held-out accuracy", "train_supernet.py"),
         Asset(
             name="vgg_fmnist",
             sha256="5395828139925e56e86dff84fefc2c2edcf91f7dd016c22178faa8990fd89b4a",
