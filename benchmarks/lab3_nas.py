@@ -26,6 +26,8 @@ ROWS = [
     ("search.bonus.macs", ".3f", "<= 1.5 MMACs", lambda v: v <= 1.5),
     ("search.bonus.peak_kb", ".2f", "<= 16 kB", lambda v: v <= 16),
     ("search.evolution_minus_random", "+.2f", ">= 0 (mean over seeds)", lambda v: v >= 0),
+    ("search.evolution_minus_random_se", ".2f", "", None),
+    ("search.evolution_minus_random_predicted", "+.2f", "", None),
     ("search.seeds", "d", ">= 5", lambda v: v >= 5),
 ]
 

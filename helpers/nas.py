@@ -202,11 +202,19 @@ def measure_accuracy(supernet: SuperNet, arch: dict, calib_images: torch.Tensor,
 
 
 def nas_images(subset: bool | None = None, n_calib: int = 2000) -> dict:
-    """Normalised Fashion-MNIST tensors for Lab 3: ``calib`` (the first ``n_calib`` training images,
-    for BN re-calibration) and ``test`` images/labels (the shipped subset under ``fast``)."""
+    """Normalised Fashion-MNIST tensors for Lab 3 (the shipped subset under ``fast``):
+
+    - ``calib``: the first ``n_calib`` training images, for BN re-calibration;
+    - ``val_images``/``val_labels``: the last twelfth of the training images, for choosing between
+      subnets; in the full set these are images 55,000-59,999, held out from supernet training (the
+      table's split); the subset's last 250 are among them;
+    - ``test_images``/``test_labels``: for reporting only.
+    """
     datasets = get_datasets("fashion-mnist", subset=subset, augment=False)
     train, test = datasets["train"], datasets["test"]
-    return {"calib": train.images[:n_calib], "test_images": test.images, "test_labels": test.labels}
+    n_val = len(train.images) // 12
+    return {"calib": train.images[:n_calib], "val_images": train.images[-n_val:], "val_labels": train.labels[-n_val:],
+            "test_images": test.images, "test_labels": test.labels}
 
 
 def kendall_tau(a, b) -> float:

@@ -145,6 +145,7 @@ def test_shipped_supernet_classifies_real_images():
     calib, images, labels = data["calib"][:500], data["test_images"], data["test_labels"]
     accuracy = measure_accuracy(supernet, smallest_arch(), calib, images, labels)
     assert accuracy > 85  # 88.6 % on the shipped 1,000 test images
+    assert len(data["val_labels"]) == 250  # the subset's last 250 training images: all from 55,234-59,988 (held out)
     with pytest.raises(ValueError, match="images but"):
         evaluate_subnet(SubNet(smallest_arch()), data["test_images"][:10], data["test_labels"][:9])
 
