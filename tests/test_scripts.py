@@ -52,3 +52,18 @@ def test_train_supernet_smoke(tmp_path):
     with gzip.open(tmp_path / "nas_arch_table.json.gz", "rt") as f:
         table = json.load(f)
     assert len(table["archs"]) == len(table["accuracy"]) == 3 and "held out" in table["meta"]["split"]
+
+
+@pytest.mark.slow
+def test_lab3_search_budget_smoke(tmp_path):
+    """The budget comparison still finds the cells it runs in the Lab 3 reference notebook."""
+    import json
+
+    out = tmp_path / "budget.json"
+    subprocess.run([sys.executable, "benchmarks/lab3_search_budget.py", "--profile", "fast", "--population", "8",
+                    "--generations", "3", "--seeds", "2", "--json", str(out)],
+                   cwd=ROOT, check=True, capture_output=True, text=True, timeout=300,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    results = json.loads(out.read_text())
+    assert results["queries"] == 24 and results["seeds"] == 2 and len(results["per_seed"]) == 2
+    assert -5 < results["evolution_minus_random"] < 5 and results["evolution_minus_random_se"] >= 0
