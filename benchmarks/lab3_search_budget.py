@@ -5,14 +5,16 @@
 
 The full-profile notebook compares the two at its own budget (population 100 x 30 generations = 3,000
 queries, 10 seeds). This script runs the reference notebook's code (its set-up cell, the graded answers,
-the predictor trained as in the notebook) in this process and repeats the comparison at another budget: the
-same predictor, the same measurement (BN re-calibration on 2,000 training images, the 10,000 test images).
+the predictor trained as in the notebook) in this process and repeats the comparison
+(`helpers.nas.compare_searches`, as the notebook does) at another budget: the same predictor, the same
+measurement (BN re-calibration on 2,000 training images, the 10,000 test images).
 """
 
 import argparse
 import os
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import nbformat
@@ -61,35 +63,16 @@ def main():
 
     start = time.time()
     nb = load_reference(args.profile)
-    import torch
-
-    constraint = nb[f"{args.tier.upper()}_CONSTRAINT"]
-    measure = nb["measure_accuracy"]
-    gains, predicted_gains = [], []
-    for seed in range(args.seeds):
-        evolution = nb["EvolutionSearcher"](nb["efficiency_predictor"], nb["predictor"], seed=seed,
-                                            population_size=args.population, max_time_budget=args.generations)
-        evolution_predicted, evolution_arch = evolution.run_search(constraint)
-        randomly = nb["RandomSearcher"](nb["efficiency_predictor"], nb["predictor"], seed=seed)
-        random_predicted, random_arch = randomly.run_search(constraint, n_subnets=evolution.n_queries)
-        evolution_acc, random_acc = (measure(nb["supernet"], arch, nb["calib_images"], nb["test_images"],
-                                             nb["test_labels"]) for arch in (evolution_arch, random_arch))
-        gains.append(evolution_acc - random_acc)
-        predicted_gains.append(evolution_predicted - random_predicted)
-        print(f"seed {seed}: predicted {evolution_predicted:.2f} vs {random_predicted:.2f} %, "
-              f"measured {evolution_acc:.2f} vs {random_acc:.2f} % (evolution vs random)", flush=True)
-
-    gains = torch.tensor(gains)
-    results = {
-        "tier": args.tier, "constraint": constraint, "queries": evolution.n_queries,
-        "population": args.population, "generations": args.generations, "seeds": args.seeds,
-        "evolution_minus_random": float(gains.mean()),
-        "evolution_minus_random_se": float(gains.std() / len(gains) ** 0.5),
-        "evolution_ahead": int((gains > 0).sum()),
-        "evolution_minus_random_predicted": sum(predicted_gains) / len(predicted_gains),
-        "per_seed": [round(float(g), 2) for g in gains],
-        "run": {"profile": args.profile, "notebook_seconds": round(time.time() - start), "machine": machine()},
-    }
+    results = nb["compare_searches"](
+        partial(nb["EvolutionSearcher"], nb["efficiency_predictor"], nb["predictor"]),
+        partial(nb["RandomSearcher"], nb["efficiency_predictor"], nb["predictor"]),
+        nb[f"{args.tier.upper()}_CONSTRAINT"], args.seeds,
+        measure=lambda arch: nb["measure_accuracy"](nb["supernet"], arch, nb["calib_images"], nb["test_images"],
+                                                    nb["test_labels"]),
+        population_size=args.population, max_time_budget=args.generations)
+    results.update(tier=args.tier, constraint=nb[f"{args.tier.upper()}_CONSTRAINT"], population=args.population,
+                   generations=args.generations,
+                   run={"profile": args.profile, "notebook_seconds": round(time.time() - start), "machine": machine()})
     print_table(results, [("queries", "d", "", None), ("seeds", "d", "", None),
                           ("evolution_minus_random", "+.2f", ">= 0", lambda v: v >= 0),
                           ("evolution_minus_random_se", ".2f", "", None),

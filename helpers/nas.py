@@ -201,6 +201,34 @@ def measure_accuracy(supernet: SuperNet, arch: dict, calib_images: torch.Tensor,
     return evaluate_subnet(subnet, images, labels)
 
 
+def compare_searches(evolution_searcher, random_searcher, constraint: dict, seeds: int, measure, **search) -> dict:
+    """Evolution against random search at the same number of accuracy-predictor queries, once per seed.
+
+    ``evolution_searcher(seed=..., **search)`` and ``random_searcher(seed=...)`` build the two searchers (the
+    lab's classes with their predictors bound, e.g. by ``functools.partial``); random search may score as many
+    subnets as evolution did; ``measure(arch)`` returns a found subnet's real accuracy. Returns the mean
+    measured and predicted gains of evolution, the standard error of the measured mean (None for one seed),
+    the number of seeds evolution won, and the gain of each seed.
+    """
+    gains, predicted_gains = [], []
+    for seed in range(seeds):
+        evolution = evolution_searcher(seed=seed, **search)
+        evolution_predicted, evolution_arch = evolution.run_search(constraint)
+        random_predicted, random_arch = random_searcher(seed=seed).run_search(constraint, n_subnets=evolution.n_queries)
+        evolution_acc, random_acc = measure(evolution_arch), measure(random_arch)
+        gains.append(evolution_acc - random_acc)
+        predicted_gains.append(evolution_predicted - random_predicted)
+        print(f"seed {seed}: {evolution.n_queries} queries each; predicted {evolution_predicted:.2f} vs "
+              f"{random_predicted:.2f} %, measured {evolution_acc:.2f} vs {random_acc:.2f} % (evolution vs random)")
+    gains = torch.tensor(gains)
+    return {"queries": evolution.n_queries, "seeds": seeds,
+            "evolution_minus_random": float(gains.mean()),
+            "evolution_minus_random_se": float(gains.std() / seeds ** 0.5) if seeds > 1 else None,
+            "evolution_ahead": int((gains > 0).sum()),
+            "evolution_minus_random_predicted": sum(predicted_gains) / seeds,
+            "per_seed": [round(float(g), 2) for g in gains]}
+
+
 def nas_images(subset: bool | None = None, n_calib: int = 2000) -> dict:
     """Normalised Fashion-MNIST tensors for Lab 3 (the shipped subset under ``fast``):
 

@@ -158,3 +158,33 @@ def test_subnet_rejects_wrong_input_shape():
 def test_draw_arch():
     ax = draw_arch(largest_arch())
     assert "resolution 32" in ax.get_title()
+
+
+def test_compare_searches_gives_random_the_same_budget():
+    from helpers.nas import compare_searches
+
+    class Stub:  # a searcher whose "architecture" is its own quality
+        def __init__(self, quality, seed):
+            self.quality, self.seed, self.n_queries, self.asked = quality, seed, 0, None
+
+        def run_search(self, constraint, n_subnets=None):
+            self.asked, self.n_queries = n_subnets, 30 + self.seed
+            return self.quality + 1.0, {"q": self.quality + 0.1 * self.seed}
+
+    made = []
+
+    def evolution(seed, **search):
+        assert search == {"population_size": 10}
+        return Stub(2.0, seed)
+
+    def randomly(seed):
+        made.append(Stub(1.0, seed))
+        return made[-1]
+
+    result = compare_searches(evolution, randomly, {"macs": 4}, 3, measure=lambda arch: arch["q"], population_size=10)
+    assert [s.asked for s in made] == [30, 31, 32]  # as many queries as evolution used, seed by seed
+    assert result["evolution_minus_random"] == pytest.approx(1.0) and result["evolution_ahead"] == 3
+    assert result["evolution_minus_random_predicted"] == pytest.approx(1.0) and result["seeds"] == 3
+    assert result["evolution_minus_random_se"] == pytest.approx(0.0, abs=1e-6)
+    one_seed = compare_searches(evolution, randomly, {}, 1, lambda a: a["q"], population_size=10)
+    assert one_seed["evolution_minus_random_se"] is None
