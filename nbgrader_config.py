@@ -27,9 +27,19 @@ c.OverwriteCells.add_missing_cells = True
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import GetGrades  # noqa: E402
 
-from helpers.feedback import HideHiddenTests  # noqa: E402
+from helpers.feedback import HideHiddenTests, WarningsDoNotFail  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+
+# nbgrader scores a test cell 0 when it wrote to stderr: a correct answer that makes a library warn
+# would lose its points. Right after execution, a graded cell's stderr becomes stdout marked
+# "[warning]" (still shown in the autograded notebook and the feedback); a raised exception still fails.
+from nbgrader.converters import Autograde  # noqa: E402
+from nbgrader.preprocessors import Execute  # noqa: E402
+
+_steps = list(Autograde.autograde_preprocessors.default_value)
+c.Autograde.autograde_preprocessors = _steps[: _steps.index(Execute) + 1] + [WarningsDoNotFail] \
+    + _steps[_steps.index(Execute) + 1:]
 
 # The gradebook: <course>/gradebook.db unless NBGRADER_DB_URL says otherwise, e.g. one PostgreSQL
 # database shared by several graders (`python -m grading --db ...` sets it; see INSTRUCTORS.md).

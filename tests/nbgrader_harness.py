@@ -214,6 +214,17 @@ def mutant_rounds(catalogue) -> list[dict]:
     return rounds
 
 
+def full_marks_submissions(course: Course, catalogue) -> dict:
+    """The submissions that must keep full marks: ``alternative`` (differently written answers),
+    ``blind`` (answers written from the student notebook alone, ``BLIND = {grade_id: (what it
+    revealed, source)}``) and ``warns`` (correct answers that make a library warn, ``WARNS``)."""
+    sets = {"alternative": catalogue.ALTERNATIVES,
+            "blind": {gid: src for gid, (_, src) in getattr(catalogue, "BLIND", {}).items()},
+            "warns": getattr(catalogue, "WARNS", {})}
+    return {kind: course.submission({k: v.strip() for k, v in answers.items()})
+            for kind, answers in sets.items() if answers}
+
+
 def catalogue_submissions(course: Course, catalogue, rounds, delete_test: str, edit_test: str) -> dict:
     """Every kind of submission for one batch autograde: the reference, the untouched student notebook,
     the catalogue's alternatives, a tampered notebook (``delete_test`` removed, ``edit_test`` emptied and
@@ -222,7 +233,7 @@ def catalogue_submissions(course: Course, catalogue, rounds, delete_test: str, e
     submissions = {
         "reference": course.submission(),
         "blank": course.submission(blank=True),
-        "alternative": course.submission({k: v.strip() for k, v in catalogue.ALTERNATIVES.items()}),
+        **full_marks_submissions(course, catalogue),
     }
     tampered = course.submission()
     tampered.cells = [c for c in tampered.cells if c.metadata.get("nbgrader", {}).get("grade_id") != delete_test]

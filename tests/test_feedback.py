@@ -35,3 +35,24 @@ def test_preprocessor_cleans_test_cells_only():
     test, answer = nb.cells
     assert "secret_input" not in test.source and test.outputs[0]["traceback"] == ["AssertionError: "]
     assert answer.source == SOURCE  # a student's own answer cell is left as it is
+
+
+def test_warnings_do_not_fail_a_graded_cell():
+    """nbgrader zeroes a test cell that wrote to stderr; after WarningsDoNotFail only an error does."""
+    from nbgrader.utils import determine_grade
+
+    from helpers.feedback import WarningsDoNotFail
+
+    warning = {"output_type": "stream", "name": "stderr", "text": "UserWarning: deprecated\n  warn()\n"}
+    error = {"output_type": "error", "ename": "AssertionError", "evalue": "", "traceback": []}
+    warns, fails = _cell("x", outputs=[warning]), _cell("x", outputs=[warning, error])
+    ungraded = _cell("x", grade=False, solution=True, outputs=[warning])
+    assert determine_grade(warns)[0] == 0  # nbgrader's own rule, which the preprocessor works around
+    nb = nbformat.v4.new_notebook(cells=[warns, fails, ungraded])
+    nb, _ = WarningsDoNotFail().preprocess(nb, {})
+    warns, fails, ungraded = nb.cells
+    assert determine_grade(warns) == (1, 1)
+    assert warns.outputs[0]["name"] == "stdout"
+    assert warns.outputs[0]["text"] == "[warning] UserWarning: deprecated\n[warning]   warn()\n"
+    assert determine_grade(fails)[0] == 0  # a raised exception still fails the cell
+    assert ungraded.outputs[0]["name"] == "stderr"  # a student's answer cell is left as it is

@@ -73,13 +73,16 @@ def test_points_add_up_to_100_plus_bonus(lab):
 
 
 @by_lab
-def test_every_graded_answer_has_three_mutants_and_an_alternative(lab):
+def test_every_graded_answer_has_three_mutants_an_alternative_and_a_blind_answer(lab):
     catalogue = CATALOGUES[lab]
     answers = {c.metadata["nbgrader"]["grade_id"] for c in _source(lab).cells if cell_kind(c) == "answer"}
     assert answers == set(catalogue.TEST_OF)
     for grade_id in answers:
         assert len(catalogue.MUTANTS[grade_id]) >= 3, grade_id
         assert grade_id in catalogue.ALTERNATIVES, grade_id
+        assert grade_id in catalogue.BLIND, f"{grade_id} has no blind implementation"
+        revealed, _ = catalogue.BLIND[grade_id]
+        assert revealed.strip(), f"{grade_id}: say what its blind implementation revealed (or 'nothing')"
 
 
 @by_lab
@@ -98,6 +101,23 @@ def test_untouched_notebook_gets_zero(graded, lab):
 @by_lab
 def test_differently_written_answers_keep_full_marks(graded, lab):
     scores = graded(lab)["alternative"]
+    assert all(s == m for s, m in scores.values()), scores
+
+
+@by_lab
+def test_blind_implementations_keep_full_marks(graded, lab):
+    """Answers written from the student notebook alone (never the solutions or the tests): a blind
+    answer that loses points means the text or a hidden test is wrong."""
+    scores = graded(lab)["blind"]
+    assert all(s == m for s, m in scores.values()), scores
+
+
+@by_lab
+def test_correct_answers_that_warn_keep_full_marks(graded, lab):
+    """A library warning in a graded cell is shown ([warning] on stdout), never scored as a failure."""
+    if not getattr(CATALOGUES[lab], "WARNS", None):
+        pytest.skip(f"{lab} catalogues no answer that warns")
+    scores = graded(lab)["warns"]
     assert all(s == m for s, m in scores.values()), scores
 
 

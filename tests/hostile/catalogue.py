@@ -85,9 +85,14 @@ CASES = [
          note="a path to"),
     Case("stderr_in_cell", "prints to stderr in its answer cell (harmless)",
          add="import sys\nprint('debugging', file=sys.stderr)\n" + OK_ADD),
-    Case("stderr_in_function", "prints to stderr inside the graded function: nbgrader scores the test cell 0",
-         add="import sys\ndef add(a, b):\n    print('in add', file=sys.stderr)\n    return a + b",
-         scores={"test_add": 0.0, "test_mul": 3.0}),
+    Case("stderr_in_function", "prints to stderr inside the graded function (shown as [warning], not failed)",
+         add="import sys\ndef add(a, b):\n    print('in add', file=sys.stderr)\n    return a + b"),
+    Case("warns", "a correct answer that makes a library warn keeps its points",
+         add="import warnings\ndef add(a, b):\n    warnings.warn('add() is deprecated', UserWarning)\n"
+             "    return a + b"),
+    Case("warns_and_wrong", "a wrong answer that warns still loses its points",
+         add="import warnings\ndef add(a, b):\n    warnings.warn('add() is deprecated', UserWarning)\n"
+             "    return a - b", scores={"test_add": 0.0, "test_mul": 3.0}),
     # --- hostile code -------------------------------------------------------------------------------
     Case("sys_exit", "sys.exit() before defining the answer (the kernel survives)",
          add="import sys\nsys.exit('bye')\n" + OK_ADD, scores={"test_add": 0.0, "test_mul": 3.0}),
