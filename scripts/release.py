@@ -1,4 +1,5 @@
-"""Regenerate the student notebooks in labs/ from solutions/ with nbgrader (`make release`).
+"""Regenerate the student notebooks in labs/ from solutions/ with nbgrader (`make release`), after
+stamping the measured numbers quoted in the text from benchmarks/results (scripts/quote_numbers.py).
 
     python scripts/release.py            # every lab in solutions/
     python scripts/release.py lab1_pruning
@@ -13,6 +14,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def main(labs):
+    import quote_numbers
+
+    quote_numbers.main([])
     labs = labs or sorted(p.name for p in (REPO / "solutions").iterdir() if p.is_dir())
     env = dict(os.environ)
     bin_dir = str(Path(sys.executable).parent)  # nbgrader calls `alembic` through PATH
