@@ -127,7 +127,7 @@ def mutate(source: str, old: str, new: str) -> str:
     return source.replace(old, new)
 
 
-# ---- shared by the per-lab grading tests (tests/test_labN_grading.py) ----------------------------
+# ---- shared by the grading tests (tests/test_grading.py) and benchmarks/grading.py --------------
 
 def strip_volatile(nb) -> dict:
     """Notebook JSON without volatile bits, for comparisons."""
