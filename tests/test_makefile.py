@@ -12,4 +12,4 @@ def test_make_help_lists_every_target():
     assert {"lab", "test", "release", "grade", "lint"} <= targets
     shown = subprocess.run(["make", "-s", "help"], cwd=REPO, capture_output=True, text=True, check=True).stdout
     listed = set(re.findall(r"^  make ([a-z-]+)", shown, re.M))
-    assert listed == targets, f"not in `make help`: {sorted(targets - listed)}; not a target: {sorted(listed - targets)}"
+    assert listed == targets, f"missing from `make help`: {sorted(targets - listed)}; extra: {sorted(listed - targets)}"
