@@ -84,7 +84,7 @@ def jupyterlab(tmp_path: Path, course_dir: Path | None = None, extra_args: tuple
     port, token = free_port(), "labs-test-token"
     server_env = jupyter_env(tmp_path / "jupyter")
     server_env.update(env or {})
-    args = [f"--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}", "--ServerApp.port_retries=0",
+    args = ["--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}", "--ServerApp.port_retries=0",
             "--no-browser", *extra_args]
     if course_dir is None:
         venv = Path(sys.executable).parent.parent

@@ -14,7 +14,6 @@ import json
 import re
 
 import pytest
-
 from lab_browser import REPO, browser_page, jupyterlab, require_browser, screenshot
 
 LAB = "lab1_pruning"
