@@ -57,7 +57,8 @@ test: setup
 test-quick: setup
 	LABS_PROFILE=fast MPLBACKEND=Agg $(BIN)/python -m pytest tests -m "not slow" $(PYTEST_ARGS)
 
-# Regenerate labs/ from solutions/ (commit both).
+# The release step: stamp the repository URL and tag (pyproject.toml) into the setup cells and the
+# README badges, then regenerate labs/ from solutions/ (commit both).
 release: setup
 	$(BIN)/python scripts/release.py
 

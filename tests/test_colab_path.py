@@ -165,7 +165,7 @@ def test_lab1_runs_alone_from_the_installed_wheel(colab):
     python = _fresh_venv(tmp / "lab1", colab["view"])
     env = _kernel_env(colab["wheel"], colab["wheelhouse"], tmp / "cache")
     check = subprocess.run([str(python), "-c", "import importlib.util as u; print(u.find_spec('helpers'))"],
-                           capture_output=True, text=True, env=env)
+                           capture_output=True, text=True, env=env, cwd=tmp / "lab1")
     assert check.stdout.strip() == "None", f"the fresh venv must not see a helpers package: {check.stdout}"
 
     folder = tmp / "lab1" / "empty"
