@@ -6,8 +6,8 @@ and drive it with Playwright and Debian's chromium.
     with browser_page(tmp_path) as page: ...      # headless chromium (skips the test when absent)
 
 Every server gets its own Jupyter config/data/runtime/settings folders under the test's tmp_path:
-JupyterLab's autosave is off (a test never writes into labs/), all notebook cells stay in the DOM
-(windowing off) and the news/update prompts are silent.
+JupyterLab's autosave is off and checkpoints go to tmp_path (a test never writes into labs/), all notebook
+cells stay in the DOM (windowing off) and the news/update prompts are silent.
 """
 
 from __future__ import annotations
@@ -84,8 +84,9 @@ def jupyterlab(tmp_path: Path, course_dir: Path | None = None, extra_args: tuple
     port, token = free_port(), "labs-test-token"
     server_env = jupyter_env(tmp_path / "jupyter")
     server_env.update(env or {})
+    # checkpoints (JupyterLab makes one when it opens a notebook) go to tmp_path, not next to the notebook
     args = ["--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}", "--ServerApp.port_retries=0",
-            "--no-browser", *extra_args]
+            "--no-browser", f"--FileCheckpoints.checkpoint_dir={tmp_path / 'checkpoints'}", *extra_args]
     if course_dir is None:
         venv = Path(sys.executable).parent.parent
         cmd, cwd = ["make", "-s", "lab", f"VENV={venv}", "JUPYTER_ARGS=" + " ".join(args)], REPO

@@ -84,6 +84,8 @@ def test_student_runs_lab1_in_the_browser(lab_server, tmp_path):
     from playwright.sync_api import expect
 
     before = hashlib.sha256(NOTEBOOK.read_bytes()).hexdigest()
+    checkpoints = NOTEBOOK.parent / ".ipynb_checkpoints"
+    had_checkpoints = checkpoints.exists()
     nb = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
     code = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"]
     setup, imports = code[0], code[1]
@@ -123,3 +125,4 @@ def test_student_runs_lab1_in_the_browser(lab_server, tmp_path):
         screenshot(page, "student", "5-test-passes")
 
     assert hashlib.sha256(NOTEBOOK.read_bytes()).hexdigest() == before, f"the browser test wrote {NOTEBOOK}"
+    assert had_checkpoints or not checkpoints.exists(), f"the browser test wrote {checkpoints}"
