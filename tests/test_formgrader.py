@@ -10,6 +10,8 @@ that autograding it stays cheap (the graded cells fail at once).
 from __future__ import annotations
 
 import json
+import urllib.error
+from pathlib import Path
 
 import pytest
 from lab_browser import ARTIFACTS, browser_page, jupyterlab, require_browser, screenshot
@@ -32,6 +34,15 @@ def graded_course(tmp_path_factory):
     return course
 
 
+def require_nbgrader_lab_extension():
+    """The formgrader in JupyterLab is nbgrader's lab extension (the Nbgrader menu) plus its server extension."""
+    from jupyter_core.paths import jupyter_path
+
+    if not any((Path(d) / "@jupyter" / "nbgrader" / "package.json").is_file() for d in jupyter_path("labextensions")):
+        pytest.fail("nbgrader's JupyterLab extension (@jupyter/nbgrader) is not installed in this environment: "
+                    "pip install -r requirements-dev.txt (nbgrader >= 0.9 ships it)")
+
+
 def _formgrader_config(home) -> dict:
     """Enable the formgrader server extension in this server's own config (it usually is already)."""
     config = home / "config"
@@ -47,8 +58,15 @@ def test_manual_grade_in_the_formgrader_reaches_gradebook_and_feedback(graded_co
     from playwright.sync_api import expect
 
     course = graded_course
+    require_nbgrader_lab_extension()
     env = _formgrader_config(tmp_path / "jupyter")
     with jupyterlab(tmp_path, course_dir=course.root, env=env) as server, browser_page(tmp_path) as page:
+        try:
+            assignments = server.get_json("formgrader/api/assignments")
+        except urllib.error.HTTPError as exc:
+            pytest.fail(f"the formgrader server extension does not answer ({exc}): is "
+                        "nbgrader.server_extensions.formgrader enabled?")
+        assert LAB in [a["name"] for a in assignments], assignments
         page.goto(server.url("lab"))
         page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").click()
         page.locator(".lm-Menu-itemLabel").get_by_text("Formgrader", exact=True).click()
@@ -56,10 +74,13 @@ def test_manual_grade_in_the_formgrader_reaches_gradebook_and_feedback(graded_co
         expect(frame.locator("body")).to_contain_text(LAB, timeout=120_000)
         screenshot(page, "instructor", "1-formgrader-opened")
 
-        frame.get_by_role("link", name="Manual Grading").click()
-        frame.get_by_role("link", name=LAB, exact=True).click()  # the assignment
-        frame.get_by_role("link", name=LAB, exact=True).click()  # its notebook
-        frame.get_by_role("link", name="Submission #1").click()
+        formgrader = next(f for f in page.frames if "/formgrader" in f.url)  # the iframe, across its pages
+        for link, url in (("Manual Grading", "**/formgrader/gradebook"),
+                          (LAB, f"**/formgrader/gradebook/{LAB}"),  # the assignment
+                          (LAB, f"**/formgrader/gradebook/{LAB}/{LAB}"),  # its notebook
+                          ("Submission #1", "**/formgrader/submissions/**")):
+            formgrader.get_by_role("link", name=link, exact=True).click()
+            formgrader.wait_for_url(url)
         score, comment = frame.locator(f"input.score#{WRITTEN}"), frame.locator(f"textarea#{WRITTEN}-comment")
         expect(score).to_be_visible(timeout=120_000)
         screenshot(page, "instructor", "2-submission-to-grade")
