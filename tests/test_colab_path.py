@@ -17,6 +17,7 @@ on Colab.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -49,6 +50,8 @@ print("PROBE" + json.dumps(found))
 
 def _build_wheel(tmp: Path) -> Path:
     """`helpers` as pip builds it from a checkout: only the package's own files, offline, no isolation."""
+    if importlib.util.find_spec("setuptools") is None:
+        pytest.fail("building the helpers wheel offline needs setuptools: pip install -r requirements-dev.txt")
     src = tmp / "src"
     src.mkdir()
     for name in ("pyproject.toml", "README.md", "LICENSE"):
