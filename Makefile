@@ -59,8 +59,10 @@ test: setup  ## the whole test suite (the README's test command)
 test-quick: setup  ## everything but the slow nbgrader / notebook runs
 	LABS_PROFILE=fast MPLBACKEND=Agg $(BIN)/python -m pytest tests -m "not slow" $(PYTEST_ARGS)
 
-# Regenerate labs/ from solutions/ (commit both).
-release: setup  ## stamp quoted numbers, regenerate labs/ from solutions/
+# The release step: stamp the repository URL and tag (pyproject.toml) into the setup cells and the
+# README badges, and the quoted numbers from benchmarks/results; then regenerate labs/ from solutions/
+# (commit both).
+release: setup  ## stamp URL/tag and quoted numbers, regenerate labs/ from solutions/
 	$(BIN)/python scripts/release.py
 
 # Autograde a folder or zip of submissions in parallel (nbgrader, sandboxed kernels): grades.csv,
