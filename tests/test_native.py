@@ -180,3 +180,8 @@ def test_isolated_call_needs_the_tensors_not_bare_addresses():
     isolated = lib.func("segfault", None, [ctypes.c_void_p, ctypes.c_long], isolated=True)
     with pytest.raises(TypeError, match="needs the tensors themselves"):
         isolated(ctypes.c_void_p(0), 0)
+
+
+def test_peak_gops_is_above_the_bandwidth_bound():
+    peak = native.peak_gops(iterations=2_000_000, repeats=2)
+    assert 1.0 < peak < 1e5  # GOP/s: far above what a GEMV reaches, below any CPU's limit
