@@ -104,3 +104,55 @@ def plot_bars(values: dict, ylabel: str, title: str = ""):
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def plot_roofline(points: list[dict], bandwidth_gbs: float, peak_gops: float, title: str = "Roofline"):
+    """A log-log roofline: attainable GOP/s = min(``peak_gops``, intensity x ``bandwidth_gbs``), and each
+    kernel a point. ``points``: dicts with ``label``, ``intensity`` (operations per byte), ``gops`` and
+    optionally ``filled`` (False: an open marker, e.g. a shape that fits in the caches)."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    intensities = [p["intensity"] for p in points] + [peak_gops / bandwidth_gbs]
+    lo, hi = min(intensities) / 4, max(intensities) * 4
+    ridge = peak_gops / bandwidth_gbs
+    ax.plot([lo, ridge, hi], [lo * bandwidth_gbs, peak_gops, peak_gops], color="k", lw=1.5)
+    ax.text(lo * 1.2, lo * 1.2 * bandwidth_gbs * 1.25, f"memory roof: {bandwidth_gbs:.1f} GB/s", rotation=0, fontsize=8)
+    ax.text(hi / 1.2, peak_gops * 1.08, f"compute roof: {peak_gops:.0f} GOP/s", ha="right", fontsize=8)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    by_y = sorted(range(len(points)), key=lambda i: points[i]["gops"])
+    for rank, i in enumerate(by_y):
+        p = points[i]
+        colour = colours[i % len(colours)]
+        filled = p.get("filled", True)
+        ax.plot(p["intensity"], p["gops"], "o", ms=7, color=colour, mfc=colour if filled else "none")
+        side = 1 if rank % 2 == 0 else -1  # alternate sides so that close points stay readable
+        ax.annotate(p["label"], (p["intensity"], p["gops"]), xytext=(8 * side, 0), textcoords="offset points",
+                    ha="left" if side > 0 else "right", va="center", fontsize=8, color=colour)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_xlabel("arithmetic intensity (operations per byte read or written)")
+    ax.set_ylabel("GOP/s")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    return fig
+
+
+def plot_decode_summary(tokens_per_s: dict, gbs: dict, bandwidth_gbs: float):
+    """Two panels over the same runs: decoding tokens/s, and the effective GB/s (bytes of weights read
+    per token x tokens/s) against the machine's copy bandwidth."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    names = list(tokens_per_s)
+    colours = ["tab:gray", "tab:blue", "tab:green", "tab:orange"][: len(names)]
+    bars = axes[0].bar(names, [tokens_per_s[n] for n in names], color=colours)
+    axes[0].bar_label(bars, fmt="%.1f")
+    axes[0].set_ylabel("tokens/s (decoding)")
+    bars = axes[1].bar(names, [gbs[n] for n in names], color=colours)
+    axes[1].bar_label(bars, fmt="%.1f")
+    axes[1].axhline(bandwidth_gbs, color="k", ls="--", label=f"copy bandwidth {bandwidth_gbs:.1f} GB/s")
+    axes[1].set_ylabel("effective GB/s (weights read)")
+    axes[1].legend(fontsize=8)
+    for ax in axes:
+        ax.tick_params(axis="x", labelsize=8, rotation=10)
+    fig.tight_layout()
+    return fig

@@ -131,6 +131,19 @@ def test_deleted_and_edited_test_cells_are_restored(graded, lab):
     assert scores[edited] == reference[edited], "the edited test cell (and its points) must be restored"
 
 
+@pytest.mark.parametrize("lab", [pytest.param(lab, marks=pytest.mark.xdist_group(lab), id=lab)
+                                 for lab, c in CATALOGUES.items() if getattr(c, "CRASHES", None)])
+def test_native_crashes_cost_only_their_question(graded, lab):
+    """Compiled answers that segfault or never return (``CRASHES``) score 0 on their own test cells; the
+    notebook's kernel survives them, so every other question keeps full marks."""
+    catalogue = CATALOGUES[lab]
+    scores = graded(lab)["crashes"]
+    crashed = {catalogue.TEST_OF[grade_id] for grade_id in catalogue.CRASHES}
+    assert all(scores[test][0] == 0 for test in crashed), scores
+    others = {k: v for k, v in scores.items() if k not in crashed}
+    assert others and all(s == m for s, m in others.values()), others
+
+
 @pytest.mark.parametrize("lab, round_index, grade_id, mutant",
                          [pytest.param(*m, marks=pytest.mark.xdist_group(m[0])) for m in ALL_MUTANTS],
                          ids=[f"{lab}: {gid}: {name}" for lab, _, gid, name in ALL_MUTANTS])

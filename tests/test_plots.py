@@ -48,3 +48,20 @@ def test_matrices_coloured_by_value_count_distinct_values():
     assert "3 distinct values" in titles[0] and "1 distinct values" in titles[1]
     with pytest.raises(ValueError, match="colour_by"):
         plots.plot_matrices({"a": torch.zeros(2, 2)}, colour_by="sign")
+
+
+def test_roofline_has_both_roofs_and_every_point():
+    points = [{"label": "a", "intensity": 3.2, "gops": 1.0}, {"label": "b", "intensity": 3.2, "gops": 40.0},
+              {"label": "c", "intensity": 50, "gops": 200.0, "filled": False}]
+    fig = plots.plot_roofline(points, bandwidth_gbs=20.0, peak_gops=400.0)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    roof = ax.lines[0]
+    assert list(roof.get_ydata()) == [ax.get_xlim()[0] * 20.0, 400.0, 400.0]
+    assert [t.get_text() for t in ax.texts if t.get_text() in "abc"] == ["a", "b", "c"]
+
+
+def test_decode_summary_two_panels():
+    fig = plots.plot_decode_summary({"fp32": 10.0, "int4": 40.0}, {"fp32": 5.0, "int4": 3.4}, 20.0)
+    assert [p.get_height() for p in fig.axes[0].patches] == [10.0, 40.0]
+    assert fig.axes[1].lines[0].get_ydata()[0] == 20.0
