@@ -156,3 +156,45 @@ def plot_decode_summary(tokens_per_s: dict, gbs: dict, bandwidth_gbs: float):
         ax.tick_params(axis="x", labelsize=8, rotation=10)
     fig.tight_layout()
     return fig
+
+
+def plot_channel_activations(features: dict, frac: float = 0.01):
+    """One panel per layer: the mean |activation| of every input channel as a line (a bar chart of
+    1,536 channels drops most of its bars when rendered), with the ``max(1, int(frac * n))`` largest
+    channels -- the salient channels of Lab 4 -- marked. ``features``: ``{title: 1-D tensor}``."""
+    fig, axes = plt.subplots(1, len(features), figsize=(5 * len(features), 3), squeeze=False)
+    for ax, (title, x) in zip(axes.ravel(), features.items()):
+        x = torch.as_tensor(x).detach().float().cpu()
+        n_marked = max(1, int(frac * x.numel()))
+        top = torch.topk(x, n_marked).indices
+        ax.plot(x.numpy(), lw=0.6, color="tab:blue")
+        ax.plot(top.numpy(), x[top].numpy(), "o", ms=4, color="tab:red", label=f"largest {frac:.0%} ({n_marked})")
+        ax.set_title(f"{title}\nmax / median = {x.max() / x.median():.0f}x", fontsize=9)
+        ax.set_xlabel("input channel")
+        ax.legend(fontsize=7)
+    axes[0, 0].set_ylabel("mean |activation|")
+    fig.tight_layout()
+    return fig
+
+
+def plot_quality_vs_size(points: dict, baseline: tuple | None = None, ylabel: str = "perplexity",
+                         title: str = ""):
+    """Quality against model size, one line per method: ``points = {method: [(size, value, tag), ...]}``
+    (e.g. ``tag = "W3"``); ``baseline = (size, value)`` is drawn as a star. Log-scaled y axis."""
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for method, pts in points.items():
+        pts = sorted(pts)
+        line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=method)
+        for size, value, tag in pts:
+            ax.annotate(tag, (size, value), textcoords="offset points", xytext=(4, 3), fontsize=7,
+                        color=line.get_color())
+    if baseline is not None:
+        ax.plot(*baseline, "k*", ms=10, label="baseline")
+    ax.set_yscale("log")
+    ax.set_xlabel("model size (MiB)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -217,9 +217,11 @@ def mutant_rounds(catalogue) -> list[dict]:
 def full_marks_submissions(course: Course, catalogue) -> dict:
     """The submissions that must keep full marks: ``alternative`` (differently written answers),
     ``blind`` (answers written from the student notebook alone, ``BLIND = {grade_id: (what it
-    revealed, source)}``) and ``warns`` (correct answers that make a library warn, ``WARNS``)."""
+    revealed, source)}``; those listed in ``BLIND_OUTDATED`` were written against a text that has since
+    changed and are left out) and ``warns`` (correct answers that make a library warn, ``WARNS``)."""
+    outdated = getattr(catalogue, "BLIND_OUTDATED", {})
     sets = {"alternative": catalogue.ALTERNATIVES,
-            "blind": {gid: src for gid, (_, src) in getattr(catalogue, "BLIND", {}).items()},
+            "blind": {gid: src for gid, (_, src) in getattr(catalogue, "BLIND", {}).items() if gid not in outdated},
             "warns": getattr(catalogue, "WARNS", {})}
     return {kind: course.submission({k: v.strip() for k, v in answers.items()})
             for kind, answers in sets.items() if answers}

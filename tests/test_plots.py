@@ -65,3 +65,22 @@ def test_decode_summary_two_panels():
     fig = plots.plot_decode_summary({"fp32": 10.0, "int4": 40.0}, {"fp32": 5.0, "int4": 3.4}, 20.0)
     assert [p.get_height() for p in fig.axes[0].patches] == [10.0, 40.0]
     assert fig.axes[1].lines[0].get_ydata()[0] == 20.0
+
+
+def test_channel_activations_marks_the_largest_channels():
+    x = torch.ones(300)
+    x[[7, 100, 250]] = torch.tensor([5.0, 9.0, 7.0])
+    fig = plots.plot_channel_activations({"a": x, "b": torch.rand(50)}, frac=0.01)
+    assert len(fig.axes) == 2
+    line, marks = fig.axes[0].lines
+    assert len(line.get_xdata()) == 300
+    assert sorted(marks.get_xdata().tolist()) == [7, 100, 250]  # max(1, int(0.01 * 300)) = 3
+    assert len(fig.axes[1].lines[1].get_xdata()) == 1  # at least one
+
+
+def test_quality_vs_size_one_line_per_method():
+    fig = plots.plot_quality_vs_size({"RTN": [(98.0, 103.0, "W3"), (111.0, 47.4, "W4")],
+                                      "AWQ": [(98.0, 76.0, "W3")]}, baseline=(256.6, 38.7))
+    lines = fig.axes[0].lines
+    assert [len(line.get_xdata()) for line in lines] == [2, 1, 1]
+    assert fig.axes[0].get_yscale() == "log"
