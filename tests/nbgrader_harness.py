@@ -217,11 +217,11 @@ def mutant_rounds(catalogue) -> list[dict]:
 def full_marks_submissions(course: Course, catalogue) -> dict:
     """The submissions that must keep full marks: ``alternative`` (differently written answers),
     ``blind`` (answers written from the student notebook alone, ``BLIND = {grade_id: (what it
-    revealed, source)}``; those listed in ``BLIND_OUTDATED`` were written against a text that has since
-    changed and are left out) and ``warns`` (correct answers that make a library warn, ``WARNS``)."""
-    outdated = getattr(catalogue, "BLIND_OUTDATED", {})
+    revealed, source)}``; a question rewritten after its blind pass gets a new pass, and the old answers
+    stay in ``BLIND_SUPERSEDED`` for the record, ungraded) and ``warns`` (correct answers that make a
+    library warn, ``WARNS``)."""
     sets = {"alternative": catalogue.ALTERNATIVES,
-            "blind": {gid: src for gid, (_, src) in getattr(catalogue, "BLIND", {}).items() if gid not in outdated},
+            "blind": {gid: src for gid, (_, src) in getattr(catalogue, "BLIND", {}).items()},
             "warns": getattr(catalogue, "WARNS", {})}
     return {kind: course.submission({k: v.strip() for k, v in answers.items()})
             for kind, answers in sets.items() if answers}

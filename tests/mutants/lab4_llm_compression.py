@@ -256,7 +256,7 @@ BLIND = {
         ' dividing and clamps z to [0, 2^n - 1]: the hidden constant-group and all-positive-group cases '
         'failed it. Changed: the formula states every clamp (and why: z is an n-bit code), visible checks for'
         ' a constant and an all-positive group; the clipping test and the reference auto_clip_layer pass only'
-        ' 2-D tensors to the quantizer. Under the new text this answer is wrong (BLIND_OUTDATED; its two '
+        ' 2-D tensors to the quantizer. Under the new text this answer is wrong (now in BLIND_SUPERSEDED, replaced by a second pass; its two '
         'deviations are catalogued as mutants): a second blind pass is due.',
         '''
 def pseudo_quantize_tensor(w: torch.Tensor, n_bit: int = 4, q_group_size: int = -1) -> torch.Tensor:
@@ -434,4 +434,14 @@ def auto_clip_layer(w, input_feat, n_bit, q_group_size, n_grid=20, max_shrink=0.
 }
 # blind answers written against a text that has since changed so that they no longer follow it: kept
 # above as written, left out of the must-keep-full-marks submission (their deviations are mutants)
-BLIND_OUTDATED = {"pseudo_quantize_tensor": "the formula now states the clamps on max - min and on z"}
+
+
+# Second blind pass (issue 13): written from the student notebook as rewritten, by a helper who saw
+# nothing else. It replaces the first pass for these answers; the first-pass answers stay in
+# BLIND_SUPERSEDED for the record (written against the old text, not graded).
+BLIND_SUPERSEDED = {gid: BLIND[gid] for gid in ('pseudo_quantize_tensor',) if gid in BLIND}
+BLIND.update({
+    'pseudo_quantize_tensor': (
+        "second pass on the rewritten text (every clamp in the formula): range clamped before dividing, zero point clamped to [0, 2^n-1], torch.round; raises ValueError on non-2-D input and invalid group sizes; computes in w's dtype; found the text and checks consistent",
+        'def pseudo_quantize_tensor(w: torch.Tensor, n_bit: int = 4, q_group_size: int = -1) -> torch.Tensor:\n    """Group-wise asymmetric fake quantization of ``w`` to ``n_bit`` bits (see the formula above)."""\n    if w.dim() != 2:\n        raise ValueError(f"expected a 2-D weight (out_features x in_features), got shape {tuple(w.shape)}")\n    out_features, in_features = w.shape\n    group = in_features if q_group_size == -1 else q_group_size\n    if not isinstance(group, int) or group <= 0:\n        raise ValueError(f"q_group_size must be a positive integer or -1 (one group per row), got {q_group_size!r}")\n    if in_features % group != 0:\n        raise ValueError(f"group size {group} does not divide the row length {in_features}")\n    groups = w.reshape(-1, group)                     # a new view; w itself is never written to\n    max_val = groups.amax(dim=1, keepdim=True)\n    min_val = groups.amin(dim=1, keepdim=True)\n    max_int = 2 ** n_bit - 1\n    scales = (max_val - min_val).clamp(min=1e-5) / max_int              # clamp the range *before* dividing\n    zeros = torch.clamp(-torch.round(min_val / scales), 0, max_int)     # integer zero point, n-bit code\n    q = torch.clamp(torch.round(groups / scales) + zeros, 0, max_int)   # codes 0 .. 2^n - 1\n    return ((q - zeros) * scales).reshape(w.shape)'),
+})
