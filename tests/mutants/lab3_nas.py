@@ -91,7 +91,6 @@ MUTANTS = {
         ("a re-draw always changes the value (the text draws from all the choices)", [
             ("child[key][i] = self.rng.choice(choices)",
              "child[key][i] = self.rng.choice([c for c in choices if c != child[key][i]])")]),
-        ("the global random module instead of self.rng", [("self.rng.", "random.")]),
     ],
     "crossover_sample": [
         ("every gene from the first parent", [("[self.rng.choice(pair) for pair in zip(sample1[key], sample2[key])]",
@@ -113,20 +112,15 @@ MUTANTS = {
             ("for _ in range(self.population_size - self.n_parents - self.n_mutations)]",
              "for _ in range(self.population_size - self.n_mutations)]"),
             ("population = parents + mutated + crossed", "population = mutated + crossed")]),
-        ("the query counter restarts at every search", [
-            ("    population = [self.random_valid_sample(constraint) for _ in range(self.population_size)]\n",
-             "    self.n_queries = 0\n"
-             "    population = [self.random_valid_sample(constraint) for _ in range(self.population_size)]\n")]),
-        ("the query counter is overwritten instead of incremented", [("self.n_queries += len(population)",
-                                                                      "self.n_queries = len(population)")]),
     ],
     "main_search": [  # the answer is a literal found in the full profile; the test measures it (fast: >= 90.0 %)
         ("the smallest subnet (fits, not accurate enough)", [("main_arch = {", "main_arch = smallest_arch()\n_unused = {")]),
         ("the largest subnet (too many MACs)", [("main_arch = {", "main_arch = largest_arch()\n_unused = {")]),
         ("a typo in the copied literal (r = 32: too many MACs)", [('"r": 24}', '"r": 32}')]),
-        ("no search: the first random subnet that fits", [(
+        ("no search: a random subnet that fits (87.9 % on the fast test images)", [(
             "main_arch = {",
-            "main_arch = RandomSearcher(efficiency_predictor, predictor, seed=0).random_valid_sample(MAIN_CONSTRAINT)\n"
+            'main_arch = {"ks": [7, 3, 5, 5, 5, 7, 7, 3, 7, 5, 5, 7], "e": [4, 3, 6, 3, 3, 6, 4, 6, 6, 6, 3, 6],\n'
+            '             "d": [2, 2, 1, 3], "w": 0.75, "r": 16}\n'
             "_unused = {")]),
     ],
     "bonus_search": [  # a literal found in the full profile; the test measures it (fast: >= 89.0 %)
