@@ -219,7 +219,8 @@ def compare_searches(evolution_searcher, random_searcher, constraint: dict, seed
         evolution_acc, random_acc = measure(evolution_arch), measure(random_arch)
         gains.append(evolution_acc - random_acc)
         predicted_gains.append(evolution_predicted - random_predicted)
-        found.append({"evolution": {"arch": evolution_arch, "predicted": evolution_predicted, "measured": evolution_acc},
+        found.append({"evolution": {"arch": evolution_arch, "predicted": evolution_predicted,
+                                    "measured": evolution_acc},
                       "random": {"arch": random_arch, "predicted": random_predicted, "measured": random_acc}})
         print(f"seed {seed}: {evolution.n_queries} queries each; predicted {evolution_predicted:.2f} vs "
               f"{random_predicted:.2f} %, measured {evolution_acc:.2f} vs {random_acc:.2f} % (evolution vs random)")
