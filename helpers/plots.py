@@ -198,3 +198,32 @@ def plot_quality_vs_size(points: dict, baseline: tuple | None = None, ylabel: st
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def plot_search_summary(found: dict, limits: dict, background=None, title: str = "Subnets found by the searches"):
+    """Measured accuracy against MACs of the subnets that searches found, with each tier's limits.
+
+    ``found``: ``{label: [(mmacs, accuracy), ...]}``, one marker style per label (e.g. the winners of
+    random and evolutionary search over several seeds, the tiers' answers); ``limits``:
+    ``{tier: (max_mmacs, target_accuracy)}``, drawn as a dashed MAC limit and a dotted target line in one
+    colour per tier; ``background``: optional ``(mmacs, accuracies, label)`` drawn faintly behind (e.g.
+    the sampled subnets of the table)."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    if background is not None:
+        mmacs, accuracies, label = background
+        ax.scatter(mmacs, accuracies, s=4, color="lightgray", label=label, zorder=1)
+    markers = ["o", "s", "*", "D", "^", "v"]
+    for i, (label, points) in enumerate(found.items()):
+        if points:
+            x, y = zip(*points)
+            ax.scatter(x, y, s=90 if markers[i % 6] == "*" else 30, marker=markers[i % 6], label=label,
+                       alpha=0.8, zorder=3)
+    colours = ["tab:red", "tab:purple", "tab:brown", "tab:olive"]
+    for colour, (tier, (max_mmacs, target)) in zip(colours, limits.items()):
+        ax.axvline(max_mmacs, color=colour, ls="--", lw=1, label=f"{tier}: <= {max_mmacs:g} MMACs")
+        ax.axhline(target, color=colour, ls=":", lw=1, label=f"{tier}: target {target:g} %")
+    ax.set(xscale="log", xlabel="MMACs", ylabel="measured top-1 accuracy (%)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig

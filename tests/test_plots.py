@@ -84,3 +84,13 @@ def test_quality_vs_size_one_line_per_method():
     lines = fig.axes[0].lines
     assert [len(line.get_xdata()) for line in lines] == [2, 1, 1]
     assert fig.axes[0].get_yscale() == "log"
+
+
+def test_search_summary_draws_each_search_and_each_tier():
+    fig = plots.plot_search_summary({"random": [(3.0, 90.5), (3.5, 90.8)], "evolution": [(3.9, 91.0)], "none": []},
+                                    {"main": (4, 90.5), "bonus": (1.5, 89.2)},
+                                    background=([1.0, 2.0], [89.0, 90.0], "table"))
+    ax = fig.axes[0]
+    assert len(ax.collections) == 3  # the background and the two searches with points
+    assert len(ax.lines) == 4  # a MAC limit and a target per tier
+    assert ax.get_xscale() == "log"
