@@ -221,7 +221,8 @@ def full_marks_submissions(course: Course, catalogue) -> dict:
     stay in ``BLIND_SUPERSEDED`` for the record, ungraded) and ``warns`` (correct answers that make a
     library warn, ``WARNS``)."""
     sets = {"alternative": catalogue.ALTERNATIVES,
-            "blind": {gid: src for gid, (_, src) in getattr(catalogue, "BLIND", {}).items()},
+            "blind": {} if getattr(catalogue, "BLIND_NOT_YET_GRADED", "") else
+                     {gid: src for gid, (_, src) in getattr(catalogue, "BLIND", {}).items()},
             "warns": getattr(catalogue, "WARNS", {})}
     return {kind: course.submission({k: v.strip() for k, v in answers.items()})
             for kind, answers in sets.items() if answers}
