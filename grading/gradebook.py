@@ -21,7 +21,8 @@ import warnings
 from pathlib import Path
 from typing import NamedTuple
 
-from grading.worker import BIN, Result, base_env
+from grading.tools import BIN
+from grading.worker import Result, base_env
 
 
 class Score(NamedTuple):

@@ -11,22 +11,20 @@ gradebook API, so these tests exercise exactly what `make release` / `make grade
 from __future__ import annotations
 
 import copy
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 
+from grading.tools import BIN, with_tools
+
 REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 
 
 def nbgrader_env() -> dict:
-    """nbgrader shells out to `alembic` (gradebook migrations) and `jupyter`: put our bin/ first."""
-    env = dict(os.environ)
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    """nbgrader with its tools and the course's code found (grading/tools.py), off-screen plots."""
+    env = with_tools()
     env.pop("LABS_PROFILE", None)  # nbgrader forces the fast profile through NBGRADER_EXECUTION
     env["MPLBACKEND"] = "Agg"
     return env

@@ -27,12 +27,7 @@ from pg_server import Unavailable, postgres_server
 from grading import cli, collect, sandbox, worker
 from grading.gradebook import normalize_url, read_scores
 from grading.labs import discover
-
-BIN = Path(sys.executable).parent
-
-
-def grading_env() -> dict:
-    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "PYTHONPATH": str(REPO)}
+from grading.tools import BIN, with_tools
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +117,7 @@ def test_labs_are_discovered_not_listed(tmp_path):
 
 
 def test_cli_explains_itself():
-    run = dict(cwd=REPO, env=grading_env(), capture_output=True, text=True, timeout=120)
+    run = dict(cwd=REPO, env=with_tools(), capture_output=True, text=True, timeout=120)
     out = subprocess.run([sys.executable, "-m", "grading", "--help"], **run)
     assert out.returncode == 0 and "--db" in out.stdout and "--workers" in out.stdout
     out = subprocess.run([sys.executable, "-m", "grading", "/nonexistent"], **run)
@@ -155,7 +150,7 @@ def _nbgrader_sequential(solutions: Path, classroom: Path, root: Path) -> dict:
     shutil.copytree(solutions, root / "solutions")
     shutil.copytree(classroom, root / "submitted")
     for args in (["generate_assignment", LAB, "--force"], ["autograde", LAB, "--force"]):
-        proc = subprocess.run([str(BIN / "nbgrader"), *args], cwd=root, env=grading_env(), capture_output=True,
+        proc = subprocess.run([str(BIN / "nbgrader"), *args], cwd=root, env=with_tools(), capture_output=True,
                               text=True, timeout=900)
         assert proc.returncode == 0, proc.stderr[-3000:]
     return read_scores(f"sqlite:///{root / 'gradebook.db'}", [LAB])
@@ -179,7 +174,7 @@ def test_two_parallel_graders_match_sequential_nbgrader(synthetic, tmp_path):
         folders = halves if n_graders == 2 else [everyone]
         procs = [subprocess.Popen([sys.executable, "-m", "grading", str(f), "--course", str(tmp_path / f"course{k}"),
                                    "--db", db_url, "--workers", "4", "--no-feedback", "--solutions", str(solutions)],
-                                  cwd=REPO, env=grading_env(),
+                                  cwd=REPO, env=with_tools(),
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                  for k, f in enumerate(folders)]
         for p in procs:
