@@ -8,20 +8,11 @@ from __future__ import annotations
 import nbformat
 import pytest
 from mutants import lab1_pruning, lab2_quantization, lab3_nas, lab4_llm_compression, lab5_llm_deployment
-from nbgrader_harness import (
-    REPO,
-    Course,
-    assert_labs_equal_generate_assignment,
-    assert_no_leaks,
-    catalogue_submissions,
-    cell_kind,
-    hidden_test_lines,
-    html_text,
-    mutant_rounds,
-    mutate,
-    run_nbgrader,
-    total,
-)
+from nbgrader_harness import assert_labs_equal_generate_assignment, assert_no_leaks, hidden_test_lines, html_text, total
+
+from grading.catalogue import catalogue_submissions, mutant_rounds, mutate
+from grading.course import Course, cell_kind, run_nbgrader
+from grading.labs import REPO
 
 CATALOGUES = {c.LAB: c for c in (lab1_pruning, lab2_quantization, lab3_nas, lab4_llm_compression, lab5_llm_deployment)}
 ROUNDS = {lab: mutant_rounds(c) for lab, c in CATALOGUES.items()}

@@ -1,8 +1,8 @@
 """Instructor grading at class scale (``python -m grading``, grading/): importing LMS exports, parallel
 autograding that loses no grade (SQLite and a real PostgreSQL server shared by two graders), the
-catalogue of hostile submissions (tests/hostile/catalogue.py), feedback without hidden tests.
+catalogue of hostile submissions (grading/hostile.py), feedback without hidden tests.
 
-Everything but the real-lab test runs on the tiny synthetic lab of tests/grading_fixtures.py.
+Everything but the real-lab test runs on the tiny synthetic lab of grading/synthetic.py.
 """
 
 from __future__ import annotations
@@ -19,14 +19,15 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from grading_fixtures import CORRECT, HIDDEN_MARK, LAB, WRONG, release, student_notebook, synthetic_lab
-from hostile.catalogue import CASES, build, check
-from nbgrader_harness import REPO, Course, hidden_test_lines, html_text
+from nbgrader_harness import hidden_test_lines, html_text
 from pg_server import Unavailable, postgres_server
 
 from grading import cli, collect, sandbox, worker
+from grading.course import Course
 from grading.gradebook import normalize_url, read_scores
-from grading.labs import discover
+from grading.hostile import CASES, build, check
+from grading.labs import REPO, discover
+from grading.synthetic import CORRECT, HIDDEN_MARK, LAB, WRONG, release, student_notebook, synthetic_lab
 from grading.tools import BIN, with_tools
 
 
