@@ -71,13 +71,16 @@ grade: setup  ## autograde SUBMISSIONS=folder-or-zip (see INSTRUCTORS.md)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder-or-zip [GRADE_ARGS='--roster roster.csv']"; exit 2; }
 	$(BIN)/python -m grading "$(SUBMISSIONS)" $(GRADE_ARGS)
 
-# Re-run the benchmarks in the full profile and refresh benchmarks/results/ and the solutions' outputs.
+# The labs, as grading/labs.py finds them: every folder solutions/<lab>/ holding <lab>.ipynb.
+LABS := $(sort $(foreach lab,$(notdir $(wildcard solutions/*)),$(if $(wildcard solutions/$(lab)/$(lab).ipynb),$(lab))))
+
+# Re-run the benchmarks in the full profile and refresh benchmarks/results/ and the solutions' outputs
+# (benchmarks/<lab>.py for every lab; tests/test_registry.py checks that each lab has one).
 benchmarks: setup  ## full-profile benchmarks: results JSON + solutions' outputs
-	$(BIN)/python benchmarks/lab1_pruning.py --profile full --json benchmarks/results/lab1_pruning.json --update-solution
-	$(BIN)/python benchmarks/lab2_quantization.py --profile full --json benchmarks/results/lab2_quantization.json --update-solution
-	$(BIN)/python benchmarks/lab3_nas.py --profile full --json benchmarks/results/lab3_nas.json --update-solution
-	$(BIN)/python benchmarks/lab4_llm_compression.py --profile full --json benchmarks/results/lab4_llm_compression.json --update-solution
-	$(BIN)/python benchmarks/lab5_llm_deployment.py --profile full --json benchmarks/results/lab5_llm_deployment.json --update-solution
+	@for lab in $(LABS); do \
+		echo "$(BIN)/python benchmarks/$$lab.py --profile full --json benchmarks/results/$$lab.json --update-solution"; \
+		$(BIN)/python benchmarks/$$lab.py --profile full --json benchmarks/results/$$lab.json --update-solution || exit 1; \
+	done
 	$(BIN)/python benchmarks/grading.py --json benchmarks/results/grading.json
 
 # Rebuild the shipped dense checkpoint (about 25 minutes on a 2-core CPU).

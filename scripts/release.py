@@ -21,6 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # grading/: the labs and nbgrader's environment (helpers is installed)
 
+from grading.labs import discover  # noqa: E402
 from grading.tools import BIN, with_tools  # noqa: E402  (nbgrader calls `alembic` through PATH)
 
 # the stamped line of every setup cell, as it appears in the notebook's JSON (quotes escaped)
@@ -46,8 +47,8 @@ def release_info(root: Path = REPO) -> tuple[str, str]:
 
 
 def lab_names(root: Path = REPO) -> list[str]:
-    """Every lab: a folder solutions/<lab>/ holding <lab>.ipynb."""
-    return sorted(p.name for p in (root / "solutions").iterdir() if (p / f"{p.name}.ipynb").is_file())
+    """Every lab: a folder solutions/<lab>/ holding <lab>.ipynb (grading/labs.py)."""
+    return discover(root / "solutions")
 
 
 def setup_cell_release(nb_path: Path) -> tuple[str, str] | None:
