@@ -1,7 +1,7 @@
 # Efficient Deep Learning labs — every target sets up what it needs and can be re-run.
 #
 #   make lab      # create .venv, install, check assets, open JupyterLab on labs/
-#   make test     # the same setup, then the whole test suite (offline, fast profile)
+#   make test     # the same setup, then ruff and the whole test suite (offline, fast profile)
 #
 # Variables: PYTHON (interpreter for the venv), VENV (its folder), JUPYTER_ARGS (extra options
 # for `jupyter lab`, e.g. JUPYTER_ARGS="--no-browser --port 8899"), PYTEST_ARGS, PYTEST_WORKERS (pytest-xdist
@@ -49,9 +49,10 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: setup  ## open JupyterLab on labs/
 	$(BIN)/jupyter lab labs/ $(ALLOW_ROOT) $(JUPYTER_ARGS)
 
-# The README's test command: unit tests, nbgrader pipeline (release, leaks, autograde, mutants),
-# the JupyterLab server, and every solution notebook under nbval — all in the fast profile.
-test: setup  ## the whole test suite (the README's test command)
+# The README's test command (and CI's, .ci/run): ruff first (`make lint`, seconds), then unit tests, nbgrader
+# pipeline (release, leaks, autograde, mutants), the JupyterLab server, and every solution notebook under
+# nbval — all in the fast profile.
+test: setup lint  ## ruff and the whole test suite (the README's test command)
 	LABS_PROFILE=fast MPLBACKEND=Agg $(BIN)/python -m pytest tests solutions --nbval-lax --nbval-current-env \
 		-n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
