@@ -22,9 +22,10 @@ os.environ.setdefault("LABS_PROGRESS", "0")
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """With pytest-xdist workers (`make test PYTEST_WORKERS=auto`, which runs `-n auto --dist loadgroup`;
-    the default is serial), keep each file's tests on one
-    worker (nbval runs a notebook's cells in order in one kernel; module fixtures load once), except
-    the nbgrader grading tests, which are grouped per lab so that two labs' batches run in parallel."""
+    the default, PYTEST_WORKERS=0, is serial), keep each file's tests on one worker (nbval runs a notebook's
+    cells in order in one kernel; module fixtures load once), except the nbgrader grading tests of
+    tests/test_grading.py, which are grouped per lab (its runaway-cell test apart) so that labs' batches
+    run on different workers."""
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.path.name))
