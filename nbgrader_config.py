@@ -37,7 +37,7 @@ c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPre
 from nbgrader.converters import Autograde  # noqa: E402
 from nbgrader.preprocessors import Execute  # noqa: E402
 
-_steps = list(Autograde.autograde_preprocessors.default_value)
+_steps = list(Autograde.class_traits()["autograde_preprocessors"].default())
 c.Autograde.autograde_preprocessors = _steps[: _steps.index(Execute) + 1] + [WarningsDoNotFail] \
     + _steps[_steps.index(Execute) + 1:]
 

@@ -56,3 +56,18 @@ def test_warnings_do_not_fail_a_graded_cell():
     assert warns.outputs[0]["text"] == "[warning] UserWarning: deprecated\n[warning]   warn()\n"
     assert determine_grade(fails)[0] == 0  # a raised exception still fails the cell
     assert ungraded.outputs[0]["name"] == "stderr"  # a student's answer cell is left as it is
+
+
+def test_the_course_config_runs_warnings_do_not_fail_right_after_execution():
+    from pathlib import Path
+
+    from nbgrader.preprocessors import Execute
+    from traitlets.config import Config
+
+    from helpers.feedback import WarningsDoNotFail
+
+    config = Config()
+    path = Path(__file__).resolve().parents[1] / "nbgrader_config.py"
+    exec(compile(path.read_text(), str(path), "exec"), {"get_config": lambda: config})
+    steps = list(config.Autograde.autograde_preprocessors)
+    assert steps[steps.index(Execute) + 1] is WarningsDoNotFail
