@@ -77,9 +77,15 @@ def test_every_graded_answer_has_three_mutants_an_alternative_and_a_blind_answer
     catalogue = CATALOGUES[lab]
     answers = {c.metadata["nbgrader"]["grade_id"] for c in _source(lab).cells if cell_kind(c) == "answer"}
     assert answers == set(catalogue.TEST_OF)
+    # BLIND_PENDING = {grade_id: why}: a question whose text was rewritten after the blind pass, so
+    # the old blind answer no longer tests it; a new blind pass on the new text must replace it
+    pending = getattr(catalogue, "BLIND_PENDING", {})
     for grade_id in answers:
         assert len(catalogue.MUTANTS[grade_id]) >= 3, grade_id
         assert grade_id in catalogue.ALTERNATIVES, grade_id
+        if grade_id in pending:
+            assert grade_id not in catalogue.BLIND and pending[grade_id].strip(), grade_id
+            continue
         assert grade_id in catalogue.BLIND, f"{grade_id} has no blind implementation"
         revealed, _ = catalogue.BLIND[grade_id]
         assert revealed.strip(), f"{grade_id}: say what its blind implementation revealed (or 'nothing')"
