@@ -322,12 +322,6 @@ def apply_channel_sorting(model: VGG) -> VGG:
     return model
 """),
 }
-# Rewritten after the blind pass, so the blind answer no longer tests the text: a new pass must fill these.
-BLIND_PENDING = {
-    "nm_prune": "Q10 now groups m consecutive input channels at one kernel position (the layout sparse tensor cores run); the blind answer followed the old text (groups of the flattened row) and rightly loses points under the new one",
-}
-
-
 # Second blind pass (issue 13): written from the student notebook as rewritten, by a helper who saw
 # nothing else. It replaces the first pass for these answers; the first-pass answers stay in
 # BLIND_SUPERSEDED for the record (written against the old text, not graded).
@@ -358,4 +352,3 @@ BLIND.update({
         'second pass on the rewritten Q10 (groups of m input channels at one kernel position): movedim(1, -1), topk per group, mask moved back; ties left to topk',
         'def nm_prune(tensor: torch.Tensor, n: int = 2, m: int = 4) -> torch.Tensor:\n    \'\'\'Keep the ``n`` largest-magnitude weights in every group of ``m`` consecutive input channels at\n    the same output channel and kernel position; prune in place and return the boolean mask.\'\'\'\n    if not 0 < n <= m:\n        raise ValueError(f"need 0 < n <= m, got n={n}, m={m}")\n    if tensor.dim() not in (2, 4):\n        raise ValueError(f"nm_prune takes a linear (out, in) or conv (out, in, kh, kw) weight, got {tuple(tensor.shape)}")\n    if tensor.shape[1] % m:\n        raise ValueError(f"the {tensor.shape[1]} input channels of a {tuple(tensor.shape)} weight do not split "\n                         f"into groups of m={m}")\n    # input channels last: conv (o, c, kh, kw) -> (o, kh, kw, c); linear (o, c) already is\n    w = tensor.movedim(1, -1) if tensor.dim() == 4 else tensor\n    groups = w.abs().reshape(-1, m)  # consecutive groups of m input channels\n    keep = torch.topk(groups, n, dim=1).indices  # the n largest magnitudes of each group\n    group_mask = torch.zeros_like(groups, dtype=torch.bool).scatter_(1, keep, True)\n    mask = group_mask.reshape(w.shape)\n    if tensor.dim() == 4:\n        mask = mask.movedim(-1, 1)  # back to the weight\'s own layout (o, c, kh, kw)\n    mask = mask.contiguous()\n    tensor.mul_(mask)\n    return mask'),
 })
-BLIND_PENDING = {}  # every rewritten answer has its second blind pass above
