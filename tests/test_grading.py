@@ -155,7 +155,7 @@ def test_infinite_loop_times_out(tmp_path, lab):
     src = course.solution_sources()[answer]
     looping = mutate(src, "    ### BEGIN SOLUTION\n", "    ### BEGIN SOLUTION\n    while True:\n        pass\n")
     scores = course.autograde({"looper": course.submission({answer: looping})},
-                              extra_args=["--Execute.timeout=20"], timeout=900)["looper"]
+                              extra_args=["--Execute.timeout=60"], timeout=900)["looper"]
     assert scores[test_cell][0] == 0
     others = {k: v for k, v in scores.items() if k != test_cell}
     assert all(s == m for s, m in others.values()), others
