@@ -34,6 +34,7 @@ import nbformat
 
 from grading import audit, collect, gradebook, report, sandbox, worker
 from grading.labs import REPO, discover
+from helpers.env import LLM_CACHE, cache_dir
 
 
 @dataclass
@@ -57,8 +58,8 @@ def sandbox_config(course: Path, scratch: Path, inputs: list[Path]) -> worker.Sa
     home = Path.home()
     if str(home) != "/":
         hide.append(str(home))
-    llm_cache = Path(os.environ.get("LABS_CACHE", home / ".cache" / "efficient-dl-labs")) / "llm"
-    shared = [[str(llm_cache), "cache/llm"]] if llm_cache.is_dir() else []
+    llm_cache = cache_dir(create=False) / LLM_CACHE  # the converted model: lent read-only, not converted again
+    shared = [[str(llm_cache), f"{worker.KERNEL_CACHE}/{LLM_CACHE}"]] if llm_cache.is_dir() else []
     return worker.Sandbox(namespaces=ok, drop_user=os.geteuid() == 0, why=why, hide=hide, shared_ro=shared)
 
 

@@ -32,12 +32,14 @@ from pathlib import Path
 
 from grading.labs import REPO
 from grading.tools import BIN, path_with_bin
+from helpers.env import CACHE_VARIABLE
 
 # the environment's own path, links resolved: the kernel sees only what is mounted back, by real path
 PREFIX = Path(os.path.realpath(sys.prefix))
 PYTHON = PREFIX / "bin" / Path(sys.executable).name
 SANDBOX = Path(__file__).resolve().with_name("sandbox.py")
 KERNEL = "edl-sandbox"
+KERNEL_CACHE = "cache"  # the kernel's cache folder (helpers.env.CACHE_VARIABLE), under its HOME
 
 
 @dataclass
@@ -98,11 +100,11 @@ def base_env(home: Path) -> dict:
 
 def kernel_policy(box: Sandbox, limits: Limits, slot: int, cwd: Path, sub: Path) -> dict:
     home, runtime, work = sub / "home", sub / "runtime", sub / "work"
-    for d in (home / "tmp", home / "cache", runtime, work):
+    for d in (home / "tmp", home / KERNEL_CACHE, runtime, work):
         d.mkdir(parents=True, exist_ok=True)
     threads = str(limits.threads)
     env = {"PATH": f"{PREFIX / 'bin'}:/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(home / "tmp"),
-           "LABS_CACHE": str(home / "cache"), "MPLCONFIGDIR": str(home / "tmp"), "PYTHONPATH": str(REPO),
+           CACHE_VARIABLE: str(home / KERNEL_CACHE), "MPLCONFIGDIR": str(home / "tmp"), "PYTHONPATH": str(REPO),
            "NBGRADER_EXECUTION": "autograde", "MPLBACKEND": "Agg", "LABS_PROGRESS": "0", "LANG": "C.UTF-8",
            "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONDONTWRITEBYTECODE": "1"}

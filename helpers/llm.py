@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .env import cache_dir, show_progress
+from .env import LLM_CACHE, cache_dir, show_progress
 from .install_check import pip_install, requirement
 
 DEFAULT_LLM = "smollm2-135m-instruct"
@@ -86,7 +86,7 @@ def default_gguf_path() -> Path:
 
 def _converted_dir(gguf: Path) -> Path:
     stat = gguf.stat()
-    return cache_dir() / "llm" / f"{gguf.stem}-{stat.st_size}-{int(stat.st_mtime)}"
+    return cache_dir() / LLM_CACHE / f"{gguf.stem}-{stat.st_size}-{int(stat.st_mtime)}"
 
 
 def _load_default(dtype: torch.dtype, verbose: bool):
