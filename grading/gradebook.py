@@ -132,7 +132,7 @@ def _retrying(fn, tries: int = 5):
             time.sleep(0.2 * (attempt + 1))
 
 
-def record(result: Result, db_url: str, course: Path) -> None:
+def store_result(result: Result, db_url: str, course: Path) -> None:
     """Store one worker's result: its scores in the gradebook, its graded notebook in
     ``course/autograded/<student>/<lab>/``. A failed submission scores 0 on every autograded cell
     (written answers stay to be graded by hand)."""

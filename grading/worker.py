@@ -14,7 +14,7 @@ so the private SQLite gradebook has exactly one writer and the run's real gradeb
 by a worker (nor its URL passed: the worker's environment is built from scratch). When the
 submission exceeds its wall-clock limit the whole session is killed; the kernel's PID namespace goes
 with it. The scores are read back from the private gradebook and returned as a :class:`Result`,
-which the single writer (:mod:`grading.gradebook`) records.
+which the single writer stores (:func:`grading.gradebook.store_result`).
 """
 
 from __future__ import annotations
@@ -137,8 +137,8 @@ def _failure(log: str) -> str:
     return lines[-1][:300] if lines else "nbgrader produced no output"
 
 
-def grade(student: str, lab: str, submitted: Path, template: Path, scratch: Path, box: Sandbox,
-          limits: Limits, slot: int = 0) -> Result:
+def grade_submission(student: str, lab: str, submitted: Path, template: Path, scratch: Path, box: Sandbox,
+                     limits: Limits, slot: int = 0) -> Result:
     """Autograde ``submitted`` (a notebook) for ``student`` in a private course built from ``template``."""
     start = time.time()
     sub = Path(tempfile.mkdtemp(prefix=f"{lab}-{student}-", dir=scratch))
@@ -183,11 +183,13 @@ def grade(student: str, lab: str, submitted: Path, template: Path, scratch: Path
         result.reason = f"nbgrader could not grade it: {_failure(log_text)}"
     else:
         result.status, result.notebook = "graded", notebook
-        result.grades, result.comments = read_scores(course / "gradebook.db", lab, student)
+        result.grades, result.comments = read_submission_scores(course / "gradebook.db", lab, student)
     return result
 
 
-def read_scores(db: Path, lab: str, student: str) -> tuple[dict, dict]:
+def read_submission_scores(db: Path, lab: str, student: str) -> tuple[dict, dict]:
+    """``(grades, comments)`` of one submission in a worker's private gradebook (the class's scores are
+    :func:`grading.gradebook.read_scores`)."""
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{db}") as gb:
