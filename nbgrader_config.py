@@ -57,5 +57,7 @@ c.Autograde.autograde_preprocessors = _steps[: _steps.index(Execute) + 1] + [War
 if os.environ.get("NBGRADER_DB_URL"):
     c.CourseDirectory.db_url = os.environ["NBGRADER_DB_URL"]
     # nbgrader's default course id "" has no row in the course table: SQLite does not mind (foreign
-    # keys off), PostgreSQL refuses every assignment. Name the course.
-    c.CourseDirectory.course_id = os.environ.get("NBGRADER_COURSE_ID", "efficient-dl-labs")
+    # keys off), PostgreSQL refuses every assignment. Name the course, as the graders do.
+    from grading.gradebook import course_id
+
+    c.CourseDirectory.course_id = course_id()

@@ -72,10 +72,19 @@ def seed_everything(seed: int = 0) -> None:
     torch.manual_seed(seed)
 
 
-def cache_dir() -> Path:
-    """Where downloads and converted files live: ``LABS_CACHE`` or ``~/.cache/efficient-dl-labs``."""
-    path = Path(os.environ.get("LABS_CACHE", Path.home() / ".cache" / "efficient-dl-labs"))
-    path.mkdir(parents=True, exist_ok=True)
+# The cache of downloads and converted files, named here only (the grader, the docs and the tests read these):
+# the folder that the variable names, else this folder under the home folder.
+CACHE_VARIABLE = "LABS_CACHE"
+CACHE_FOLDER = Path(".cache") / "efficient-dl-labs"
+LLM_CACHE = "llm"  # its subfolder of converted LLMs (helpers.llm), which the grader lends its kernels
+
+
+def cache_dir(create: bool = True) -> Path:
+    """Where downloads and converted files live: ``$LABS_CACHE`` or ``~/.cache/efficient-dl-labs``
+    (created, unless ``create`` is False)."""
+    path = Path(os.environ.get(CACHE_VARIABLE, Path.home() / CACHE_FOLDER))
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 

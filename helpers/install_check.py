@@ -35,13 +35,32 @@ def _version(module: str) -> str | None:
         return f"broken ({type(exc).__name__}: {exc})"
 
 
-# (import name, minimum version, what to do when it is missing)
+# The minimum versions, as pyproject.toml writes them (its [project] dependencies and the `llm` extra, which
+# pip reads): an installed helpers package cannot read pyproject.toml, so tests/test_requirements.py keeps
+# this copy equal to it. Every message below that names a minimum is built from here.
+MINIMUM = {"torch": "2.2", "torchvision": "0.17", "numpy": "1.24", "matplotlib": "3.7", "tqdm": "4.66",
+           "transformers": "4.45", "accelerate": "0.26", "gguf": "0.10"}
+PYTHON_MINIMUM = (3, 9)  # pyproject.toml's requires-python
+
+
+def pip_install(*packages: str) -> str:
+    """pip's command for ``packages`` at their minimum versions, e.g. ``pip install 'gguf>=0.10'``."""
+    return "pip install " + " ".join(f"'{name}>={MINIMUM[name]}'" for name in packages)
+
+
+def requirement(name: str, note: str = "") -> tuple[str, str, str]:
+    """A row of a requirement table: ``(import name, minimum version, what to do when it is missing)``
+    (each of these packages is imported by its PyPI name)."""
+    return name, MINIMUM[name], pip_install(name) + (f" ({note})" if note else "")
+
+
+# what every lab needs (pyproject's [project] dependencies); a lab adds its own with ``packages=``
 REQUIRED = [
-    ("torch", "2.2", "pip install 'torch>=2.2'"),
-    ("torchvision", "0.17", "pip install 'torchvision>=0.17' (pick the build that matches your torch)"),
-    ("numpy", "1.24", "pip install 'numpy>=1.24'"),
-    ("matplotlib", "3.7", "pip install 'matplotlib>=3.7'"),
-    ("tqdm", "4.66", "pip install 'tqdm>=4.66'"),
+    requirement("torch"),
+    requirement("torchvision", "pick the build that matches your torch"),
+    requirement("numpy"),
+    requirement("matplotlib"),
+    requirement("tqdm"),
 ]
 
 
@@ -72,7 +91,7 @@ def environment_report(assets: tuple[str, ...] = (), packages: tuple = (), file=
         ok = ok and good
         print(f"[{'OK' if good else 'FAIL'}] {text}", file=file)
 
-    line(sys.version_info >= (3, 9), f"python {platform.python_version()} ({sys.executable})")
+    line(sys.version_info >= PYTHON_MINIMUM, f"python {platform.python_version()} ({sys.executable})")
     for module, minimum, fix in (*REQUIRED, *packages):
         if minimum is None:
             spec = importlib.util.find_spec(module)

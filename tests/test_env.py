@@ -1,8 +1,10 @@
 """helpers.env: profiles, seeding, device choice, Colab detection, the cache folder."""
 
 import random
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -78,8 +80,32 @@ def test_colab_detection(monkeypatch):
 
 
 def test_cache_dir_follows_env(monkeypatch, tmp_path):
-    monkeypatch.setenv("LABS_CACHE", str(tmp_path / "c"))
+    monkeypatch.setenv(env.CACHE_VARIABLE, str(tmp_path / "c"))
+    assert env.cache_dir(create=False) == tmp_path / "c" and not (tmp_path / "c").exists()
     assert env.cache_dir() == tmp_path / "c" and (tmp_path / "c").is_dir()
+    monkeypatch.delenv(env.CACHE_VARIABLE)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert env.cache_dir(create=False) == tmp_path / env.CACHE_FOLDER
+
+
+# where the cache may be written in passing (helpers/env.py defines it)
+_DOCS = ["README.md", "INSTRUCTORS.md", "CONTRIBUTING.md", "Makefile", ".ci/run"]
+_CODE = ["helpers", "grading", "scripts", "tests", "benchmarks"]
+
+
+def test_the_cache_is_named_once():
+    """Docs and docstrings write the cache folder as helpers.env names it; code builds it from helpers.env
+    (no string in it names the .cache folder or the variable)."""
+    repo = Path(__file__).resolve().parents[1]
+    code = [p for d in _CODE for p in sorted((repo / d).rglob("*")) if p.suffix in (".py", ".md")]
+    folder = "~/" + env.CACHE_FOLDER.as_posix()
+    wrong = [f"{p.relative_to(repo)}: {m}" for p in [repo / name for name in _DOCS] + code
+             for m in re.findall(r"~/\.cache/[\w.-]+", p.read_text(encoding="utf-8")) if m != folder]
+    assert not wrong, f"the cache is {folder} (helpers.env.CACHE_FOLDER):\n" + "\n".join(wrong)
+    built = re.compile(rf"[\"']\.cache[\"'/]|[\"']{env.CACHE_VARIABLE}[\"']")
+    again = [str(p.relative_to(repo)) for p in code if p.suffix == ".py" and p != repo / "helpers" / "env.py"
+             and built.search(p.read_text(encoding="utf-8"))]
+    assert not again, f"build the cache from helpers.env (CACHE_FOLDER, CACHE_VARIABLE, cache_dir): {again}"
 
 
 def test_env_imports_no_other_helpers_module():

@@ -81,6 +81,17 @@ def test_the_course_config_runs_warnings_do_not_fail_right_after_execution():
     assert steps[steps.index(Execute) + 1] is WarningsDoNotFail
 
 
+def test_the_course_config_names_the_course_as_the_graders_do(monkeypatch):
+    """With a gradebook URL the course needs its id: the one grading.gradebook gives its own gradebooks."""
+    from grading import gradebook
+
+    monkeypatch.setenv("NBGRADER_DB_URL", "sqlite:///unused.db")
+    monkeypatch.delenv("NBGRADER_COURSE_ID", raising=False)
+    assert _load_course_config().CourseDirectory.course_id == gradebook.COURSE_ID == gradebook.course_id()
+    monkeypatch.setenv("NBGRADER_COURSE_ID", "another-course")
+    assert _load_course_config().CourseDirectory.course_id == "another-course" == gradebook.course_id()
+
+
 def test_the_course_config_finds_its_preprocessors_without_the_repository_on_sys_path(tmp_path):
     """A Jupyter server (the formgrader, the validate button) loads nbgrader_config.py without putting the
     repository on sys.path; the config adds its own folder, so grading.feedback still imports."""

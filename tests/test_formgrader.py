@@ -42,7 +42,7 @@ def require_nbgrader_lab_extension():
 
     if not any((Path(d) / "@jupyter" / "nbgrader" / "package.json").is_file() for d in jupyter_path("labextensions")):
         pytest.fail("nbgrader's JupyterLab extension (@jupyter/nbgrader) is not installed in this environment: "
-                    "pip install -r requirements-dev.txt (nbgrader >= 0.9 ships it)")
+                    "pip install -r requirements-dev.txt (nbgrader ships it since 0.9)")
 
 
 def _formgrader_config(home) -> dict:

@@ -50,7 +50,7 @@ def test_sandbox_isolates_kernels_here():
     if not ok:
         pytest.skip(f"no kernel isolation on this machine ({why}): hostile cases that need it are not run")
     with tempfile.TemporaryDirectory() as tmp:
-        text = cli.describe(cli.sandbox_config(Path(tmp), Path(tmp), []), worker.Limits())
+        text = cli.describe_sandbox(cli.sandbox_config(Path(tmp), Path(tmp), []), worker.Limits())
     assert "no network" in text and "hidden" in text
 
 

@@ -27,7 +27,8 @@ def test_environment_report_names_the_missing_package(monkeypatch):
     monkeypatch.setattr(install_check, "_version", lambda m: None if m == "tqdm" else real(m))
     out = io.StringIO()
     assert not install_check.environment_report(file=out)
-    assert "[FAIL] tqdm is missing: pip install 'tqdm>=4.66'" in out.getvalue()
+    assert f"[FAIL] tqdm is missing: {install_check.pip_install('tqdm')}" in out.getvalue()
+    assert "pip install 'tqdm>=" in out.getvalue()
 
 
 def test_environment_report_unknown_asset():
