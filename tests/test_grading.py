@@ -80,8 +80,11 @@ def test_every_graded_answer_has_three_mutants_an_alternative_and_a_blind_answer
     for grade_id in answers:
         assert len(catalogue.MUTANTS[grade_id]) >= 3, grade_id
         assert grade_id in catalogue.ALTERNATIVES, grade_id
-        assert grade_id in catalogue.BLIND, f"{grade_id} has no blind implementation"
-        revealed, _ = catalogue.BLIND[grade_id]
+        # BLIND_PENDING: answers whose text changed after the blind pass (why, and that a new pass is due)
+        pending = getattr(catalogue, "BLIND_PENDING", {})
+        assert grade_id in catalogue.BLIND or grade_id in pending, f"{grade_id} has no blind implementation"
+        assert not (grade_id in catalogue.BLIND and grade_id in pending), f"{grade_id}: blind and pending"
+        revealed = catalogue.BLIND[grade_id][0] if grade_id in catalogue.BLIND else pending[grade_id]
         assert revealed.strip(), f"{grade_id}: say what its blind implementation revealed (or 'nothing')"
 
 
