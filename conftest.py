@@ -21,7 +21,8 @@ os.environ.setdefault("LABS_PROGRESS", "0")
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """With pytest-xdist (`make test` runs `-n auto --dist loadgroup`), keep each file's tests on one
+    """With pytest-xdist workers (`make test PYTEST_WORKERS=auto`, which runs `-n auto --dist loadgroup`;
+    the default is serial), keep each file's tests on one
     worker (nbval runs a notebook's cells in order in one kernel; module fixtures load once), except
     the nbgrader grading tests, which are grouped per lab so that two labs' batches run in parallel."""
     for item in items:

@@ -52,7 +52,10 @@ def run_lab(lab: str, profile: str, timeout: int = 3600, update_solution: bool =
     with tempfile.TemporaryDirectory() as tmp:
         results_file = Path(tmp) / "results.json"
         env_backup = dict(os.environ)
-        os.environ.update(LABS_PROFILE=profile, LABS_RESULTS_JSON=str(results_file), LABS_PROGRESS="0")
+        # the kernel inherits this environment: MPLBACKEND=Agg (set by `make test`, the test harness or a
+        # shell) would make plt.show() store nothing, so the stored outputs would lose every figure
+        os.environ.update(LABS_PROFILE=profile, LABS_RESULTS_JSON=str(results_file), LABS_PROGRESS="0",
+                          MPLBACKEND="module://matplotlib_inline.backend_inline")
         start = time.time()
         try:
             NotebookClient(nb, timeout=timeout, kernel_name="python3",

@@ -21,10 +21,12 @@ ROWS = [
     ("search.main.target", ".1f", "", None),
     ("search.main.macs", ".3f", "<= 4 MMACs", lambda v: v <= 4),
     ("search.main.peak_kb", ".2f", "<= 30 kB", lambda v: v <= 30),
+    ("search.main.fast_accuracy", ".2f", ">= 90.0 (fast)", lambda v: v >= 90.0),  # what grading measures
     ("search.bonus.accuracy", ".2f", ">= search.bonus.target", None),
     ("search.bonus.target", ".1f", "", None),
     ("search.bonus.macs", ".3f", "<= 1.5 MMACs", lambda v: v <= 1.5),
     ("search.bonus.peak_kb", ".2f", "<= 16 kB", lambda v: v <= 16),
+    ("search.bonus.fast_accuracy", ".2f", ">= 89.0 (fast)", lambda v: v >= 89.0),
     ("search.evolution_minus_random", "+.2f", ">= 0 (mean over seeds)", lambda v: v >= 0),
     ("search.evolution_minus_random_se", ".2f", "", None),
     ("search.evolution_minus_random_predicted", "+.2f", "", None),

@@ -9,16 +9,21 @@ from common import parse_args, report, run_lab
 
 ROWS = [
     ("machine.copy_bandwidth_gbs", ".1f", "", None),
+    ("machine.peak_gops", ".0f", "", None),
     ("gemv.reference_gops", ".2f", "", None),
     ("gemv.all_gops", ".2f", "", None),
     ("gemv.speedup_all_vs_reference", ".1f", ">= 4x", lambda v: v >= 4),
     ("gemv.llm_shape_speedup_all_vs_reference", ".1f", "", None),
     ("gemv.all_effective_gbs", ".1f", "", None),
     ("gemv.bandwidth_fraction", ".2f", ">= 0.50", lambda v: v >= 0.5),
+    ("gemv.speedup_threads_vs_reference_large", ".2f", "", None),
+    ("gemv.fp32_torch_gops", ".1f", "", None),
     ("e2e.fp32_tokens_per_s", ".1f", "", None),
     ("e2e.engine_fp32_tokens_per_s", ".1f", "", None),
     ("e2e.int4_tokens_per_s", ".1f", "", None),
     ("e2e.speedup_vs_fp32", ".2f", ">= 2x", lambda v: v >= 2),
+    ("e2e.int4_effective_gbs", ".1f", "", None),
+    ("e2e.bandwidth_bound_int4_tokens_per_s", ".0f", "", None),
     ("e2e.fp32_weight_mib", ".0f", "", None),
     ("e2e.int4_weight_mib", ".0f", "", None),
     ("e2e.llama_cpp_tokens_per_s", ".1f", "", None),  # only when llama-cpp-python is installed

@@ -17,7 +17,7 @@ import gzip
 import hashlib
 import shutil
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .env import cache_dir
@@ -41,7 +41,6 @@ class Asset:
     install_hint: str = ""
     licence: str = ""
     description: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 _FMNIST_DEB = "/usr/share/datasets/fashion-mnist"
@@ -199,16 +198,3 @@ def fetch(name: str, download: bool = True) -> Path:
         f"asset {name!r} ({asset.description}) is not available.\n  - {detail}\n"
         f"What to do: {asset.install_hint}"
     )
-
-
-def describe() -> list[dict]:
-    """The manifest as rows (name, description, licence, sources) for the README / reports."""
-    return [
-        {
-            "name": a.name,
-            "description": a.description,
-            "licence": a.licence,
-            "sources": ([f"helpers/shipped/{a.package}"] if a.package else []) + list(a.paths) + list(a.urls),
-        }
-        for a in MANIFEST.values()
-    ]

@@ -27,9 +27,6 @@ from torch import nn
 from .env import show_progress
 from .llm import decoder_layers
 
-LINEAR_NAMES = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-                "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")
-
 
 def first_output(out):
     """A module's main output: transformers' attention returns ``(output, weights)``."""

@@ -21,10 +21,6 @@ from torch.utils.data import DataLoader, Dataset
 from .assets import fetch
 from .env import cache_dir, is_fast
 
-FMNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                  "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
-                   "dog", "frog", "horse", "ship", "truck")
 # per-channel mean / std of the training images (pixel values scaled to [0, 1])
 FMNIST_MEAN, FMNIST_STD = (0.2860,), (0.3530,)
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)

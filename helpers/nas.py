@@ -208,9 +208,10 @@ def compare_searches(evolution_searcher, random_searcher, constraint: dict, seed
     lab's classes with their predictors bound, e.g. by ``functools.partial``); random search may score as many
     subnets as evolution did; ``measure(arch)`` returns a found subnet's real accuracy. Returns the mean
     measured and predicted gains of evolution, the standard error of the measured mean (None for one seed),
-    the number of seeds evolution won, and the gain of each seed.
+    the number of seeds evolution won, the gain of each seed, and what each search found (``found``: one
+    ``{"evolution": ..., "random": ...}`` per seed, each ``{"arch", "predicted", "measured"}``).
     """
-    gains, predicted_gains = [], []
+    gains, predicted_gains, found = [], [], []
     for seed in range(seeds):
         evolution = evolution_searcher(seed=seed, **search)
         evolution_predicted, evolution_arch = evolution.run_search(constraint)
@@ -218,6 +219,9 @@ def compare_searches(evolution_searcher, random_searcher, constraint: dict, seed
         evolution_acc, random_acc = measure(evolution_arch), measure(random_arch)
         gains.append(evolution_acc - random_acc)
         predicted_gains.append(evolution_predicted - random_predicted)
+        found.append({"evolution": {"arch": evolution_arch, "predicted": evolution_predicted,
+                                    "measured": evolution_acc},
+                      "random": {"arch": random_arch, "predicted": random_predicted, "measured": random_acc}})
         print(f"seed {seed}: {evolution.n_queries} queries each; predicted {evolution_predicted:.2f} vs "
               f"{random_predicted:.2f} %, measured {evolution_acc:.2f} vs {random_acc:.2f} % (evolution vs random)")
     gains = torch.tensor(gains)
@@ -226,7 +230,7 @@ def compare_searches(evolution_searcher, random_searcher, constraint: dict, seed
             "evolution_minus_random_se": float(gains.std() / seeds ** 0.5) if seeds > 1 else None,
             "evolution_ahead": int((gains > 0).sum()),
             "evolution_minus_random_predicted": sum(predicted_gains) / seeds,
-            "per_seed": [round(float(g), 2) for g in gains]}
+            "per_seed": [round(float(g), 2) for g in gains], "found": found}
 
 
 def nas_images(subset: bool | None = None, n_calib: int = 2000) -> dict:

@@ -12,18 +12,29 @@
 * Libraries are cached under the cache directory by a hash of the source, compiler and flags, so
   re-running a cell does not recompile; a compile error raises :class:`CompilerError` with the
   compiler's own message.
+* ``lib.func(name, restype, argtypes, isolated=True)`` returns the same function run in a separate,
+  freshly started Python process (:class:`IsolatedFunction`): a kernel that crashes (a segfault) or
+  never returns costs only that call, which raises :class:`KernelCrash` with a message that says what
+  probably went wrong. Tensors and arrays are copied to that process and back (so only for checks,
+  never for timing). A fresh interpreter, not ``os.fork()``: a child forked after torch or an OpenMP
+  kernel has run can hang (libgomp is not fork-safe).
 * :func:`cpu_features` and :func:`copy_bandwidth_gbs` describe the machine the kernels are measured
   against (SIMD extensions, caches, memory bandwidth).
 """
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import functools
 import hashlib
 import os
+import pickle
 import platform
+import select
 import shutil
+import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -114,7 +125,13 @@ class CompiledLibrary:
     openmp: bool
     lib: ctypes.CDLL = field(repr=False)
 
-    def func(self, name: str, restype, argtypes):
+    def func(self, name: str, restype, argtypes, isolated: bool = False, timeout: float = 20.0,
+             threads: int | None = None):
+        """The typed function ``name``; with ``isolated=True`` an :class:`IsolatedFunction` that runs it in
+        a separate process (killed after ``timeout`` seconds; ``threads`` sets its ``OMP_NUM_THREADS``)."""
+        if isolated:
+            self.func(name, restype, argtypes)  # a missing function fails here, with the message below
+            return IsolatedFunction(self.path, name, restype, argtypes, timeout=timeout, threads=threads)
         try:
             fn = getattr(self.lib, name)
         except AttributeError:
@@ -154,11 +171,15 @@ def compile_c(source: str, name: str = "kernel", extra_flags: tuple[str, ...] = 
     return CompiledLibrary(target, compiler, flags, omp is not None, ctypes.CDLL(str(target)))
 
 
-def pointer(tensor, dtype=None) -> ctypes.c_void_p:
+class ArrayPointer(ctypes.c_void_p):
+    """A ``c_void_p`` that also holds the tensor or array it points into (``.array``): it keeps that
+    memory alive while the pointer lives, and lets an :class:`IsolatedFunction` copy the data."""
+
+
+def pointer(tensor, dtype=None) -> ArrayPointer:
     """A C pointer to the data of a contiguous torch tensor or NumPy array (checked: C code trusts it).
 
-    The pointer does not keep the tensor alive: bind the tensor to a name for as long as C uses it
-    (``native.pointer(torch.ones(5))`` passed straight to a kernel may point at freed memory)."""
+    The pointer holds a reference to the tensor, so the memory lives as long as the pointer does."""
     import numpy as np
     import torch
 
@@ -174,7 +195,208 @@ def pointer(tensor, dtype=None) -> ctypes.c_void_p:
         raise ValueError("C kernels need contiguous memory: pass tensor.contiguous()")
     if dtype is not None and kind != dtype:
         raise ValueError(f"expected dtype {dtype}, got {kind}")
-    return ctypes.c_void_p(address)
+    ptr = ArrayPointer(address)
+    ptr.array = tensor
+    return ptr
+
+
+class KernelCrash(RuntimeError):
+    """A C function run by :class:`IsolatedFunction` crashed (a signal) or did not finish in time."""
+
+
+# what a signal usually means in a kernel like Lab 5's
+_SIGNAL_HINTS = {
+    "SIGSEGV": "an out-of-bounds read or write? check the row stride and the tail (the last rows, "
+               "the last chunk of a row)",
+    "SIGBUS": "a misaligned or out-of-bounds access? check the row stride, the tail and the alignment of "
+              "vector loads (use __builtin_memcpy for unaligned ones)",
+    "SIGFPE": "an integer division by zero (or of INT_MIN by -1)?",
+    "SIGABRT": "abort(): e.g. free() of a pointer that malloc did not return, a double free, or memory "
+               "written past the end of a malloc'd block",
+    "SIGILL": "an instruction this CPU does not have? (or __builtin_trap)",
+}
+
+
+class _Runner:
+    """A child Python process that loads shared libraries by path and calls their functions on
+    arrays it receives through a pipe (see :func:`_serve`); started on first use, reused."""
+
+    def __init__(self, threads: int | None):
+        env = dict(os.environ)
+        package_root = str(Path(__file__).resolve().parents[1])
+        env["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [env.get("PYTHONPATH")])])
+        if threads is not None:
+            env["OMP_NUM_THREADS"] = str(threads)
+        self.log = tempfile.TemporaryFile()  # the child's stdout and stderr (C printf, glibc messages)
+        self.proc = subprocess.Popen([sys.executable, "-c", "from helpers.native import _serve; _serve()"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, env=env)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def call(self, request, timeout: float):
+        data = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            self.proc.stdin.write(struct.pack("<Q", len(data)) + data)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return None
+        deadline = time.monotonic() + timeout
+        header = self._read(8, deadline)
+        if header is None:
+            return None
+        body = self._read(struct.unpack("<Q", header)[0], deadline)
+        return None if body is None else pickle.loads(body)
+
+    def _read(self, n: int, deadline: float):
+        """``n`` bytes from the child, or None when it died or the deadline passed (then it is killed)."""
+        fd, chunks, left = self.proc.stdout.fileno(), [], n
+        while left:
+            wait = deadline - time.monotonic()
+            if wait <= 0 or not select.select([fd], [], [], wait)[0]:
+                self.kill()
+                raise TimeoutError
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                return None
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+
+    def kill(self):
+        if self.alive():
+            self.proc.kill()
+        self.proc.wait()
+
+    def log_tail(self, chars: int = 400) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-chars:].strip()
+
+
+_RUNNERS: dict = {}
+
+
+def _runner(threads: int | None) -> _Runner:
+    runner = _RUNNERS.get(threads)
+    if runner is None or not runner.alive():
+        runner = _RUNNERS[threads] = _Runner(threads)
+    return runner
+
+
+@atexit.register
+def _stop_runners():
+    for runner in _RUNNERS.values():
+        runner.kill()
+
+
+def _as_array(arg):
+    """(original, NumPy copy to send) for a tensor, an array or an :class:`ArrayPointer`; else None."""
+    import numpy as np
+
+    original = arg.array if isinstance(arg, ArrayPointer) else arg
+    if isinstance(original, np.ndarray):
+        return original, np.ascontiguousarray(original)
+    if type(original).__module__.startswith("torch") and hasattr(original, "numpy"):
+        if original.device.type != "cpu" or not original.is_contiguous():
+            raise ValueError("C kernels need contiguous CPU tensors: pass tensor.contiguous().cpu()")
+        return original, original.detach().numpy()
+    if isinstance(arg, ctypes.c_void_p):
+        raise TypeError("an isolated C function needs the tensors themselves (or native.pointer(tensor)), "
+                        "not a bare address: it copies their data to another process")
+    return None
+
+
+class IsolatedFunction:
+    """``fn(*args)``: call a compiled function in a separate process, with a deadline.
+
+    Tensor, array and :func:`pointer` arguments are copied to the process and, after the call, copied
+    back into the originals (a kernel may write any of them); numbers are passed as they are. A
+    signal (a segfault) or a call longer than ``timeout`` seconds raises :class:`KernelCrash` (the
+    process is then restarted on the next call); the caller's process is never affected."""
+
+    def __init__(self, path, name: str, restype, argtypes, timeout: float = 20.0, threads: int | None = None):
+        self.path, self.name, self.restype, self.argtypes = str(path), name, restype, list(argtypes)
+        self.timeout, self.threads = timeout, threads
+
+    def __call__(self, *args):
+        if len(args) != len(self.argtypes):
+            raise TypeError(f"{self.name} takes {len(self.argtypes)} arguments, got {len(args)}")
+        arrays = [_as_array(a) for a in args]
+        sent = [("array", a[1]) if a is not None else ("value", v) for a, v in zip(arrays, args)]
+        runner = _runner(self.threads)
+        try:
+            reply = runner.call((self.path, self.name, self.restype, self.argtypes, sent), self.timeout)
+        except TimeoutError:
+            raise KernelCrash(f"{self.name} did not finish in {self.timeout:g} s: an infinite loop? (check the "
+                              "loop bounds and steps; it was stopped)") from None
+        if reply is None:
+            raise KernelCrash(self._death_message(runner)) from None
+        status, result, returned = reply
+        if status != "ok":
+            raise KernelCrash(f"{self.name} could not be called: {result}")
+        for array, back in zip(arrays, returned):
+            if array is not None:
+                _copy_back(array[0], back)
+        return result
+
+    def _death_message(self, runner: _Runner) -> str:
+        runner.kill()
+        code = runner.proc.returncode
+        if code is not None and code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            what = f"crashed with {name}" + (f": {_SIGNAL_HINTS[name]}" if name in _SIGNAL_HINTS else "")
+        else:
+            what = f"ended its process (exit status {code}): exit() or abort() in the C code?"
+        tail = runner.log_tail()
+        return f"{self.name} {what}" + (f"\n  its output: {tail}" if tail else "")
+
+
+def _copy_back(original, array):
+    import numpy as np
+
+    if isinstance(original, np.ndarray):
+        original[...] = array
+    else:
+        import torch
+
+        original.copy_(torch.from_numpy(array).view(original.shape))
+
+
+def _serve():
+    """The child's loop (see :class:`_Runner`): read a request, call, reply, until stdin closes."""
+    import numpy as np
+
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything the C code prints goes to the log, not into the replies
+    requests, libraries = sys.stdin.buffer, {}
+    while True:
+        header = requests.read(8)
+        if len(header) < 8:
+            return
+        path, name, restype, argtypes, args = pickle.loads(requests.read(struct.unpack("<Q", header)[0]))
+        arrays = []
+        try:
+            lib = libraries.get(path) or libraries.setdefault(path, ctypes.CDLL(path))
+            fn = getattr(lib, name)
+            fn.restype, fn.argtypes = restype, argtypes
+            values = []
+            for kind, value in args:
+                if kind == "array":
+                    value = np.array(value, copy=True, order="C")
+                    arrays.append(value)
+                    values.append(ctypes.c_void_p(value.ctypes.data))
+                else:
+                    arrays.append(None)
+                    values.append(value)
+            reply = ("ok", fn(*values), arrays)
+        except Exception as exc:  # a wrong argument, a missing symbol: the caller raises it
+            reply = ("error", f"{type(exc).__name__}: {exc}", [])
+        data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
+        replies.write(struct.pack("<Q", len(data)) + data)
+        replies.flush()
 
 
 def cpu_features() -> dict:
@@ -248,3 +470,46 @@ def copy_bandwidth_gbs(megabytes: int = 256, repeats: int = 5, verbose: bool = F
     if not torch.equal(src, dst):
         raise RuntimeError("the copy kernel did not copy: the compiler or OpenMP runtime is broken")
     return 2 * n * 4 / best / 1e9
+
+
+_PEAK_SOURCE = r"""
+/* the widest vector this CPU holds in one register: 16 floats with AVX-512, else 8 (AVX2; 2 NEON ones) */
+#ifdef __AVX512F__
+#define LANES 16
+#else
+#define LANES 8
+#endif
+typedef float vec __attribute__((vector_size(4 * LANES)));
+/* 10 independent chains of multiply-adds per thread, held in registers: enough to keep the FMA units busy */
+double peak_ops(long iterations) {
+    double total = 0.0;
+    #pragma omp parallel reduction(+:total)
+    {
+        const vec m = (vec){0} + 0.999999f, c = (vec){0} + 1e-7f;
+        vec a0 = m * 0.1f, a1 = m * 0.2f, a2 = m * 0.3f, a3 = m * 0.4f, a4 = m * 0.5f;
+        vec a5 = m * 0.6f, a6 = m * 0.7f, a7 = m * 0.8f, a8 = m * 0.9f, a9 = m * 1.1f;
+        for (long i = 0; i < iterations; i++) {
+            a0 = a0 * m + c; a1 = a1 * m + c; a2 = a2 * m + c; a3 = a3 * m + c; a4 = a4 * m + c;
+            a5 = a5 * m + c; a6 = a6 * m + c; a7 = a7 * m + c; a8 = a8 * m + c; a9 = a9 * m + c;
+        }
+        vec a = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9;
+        float s = 0.0f;
+        for (int lane = 0; lane < LANES; lane++) s += a[lane];
+        total += 2.0 * 10 * LANES * iterations + (s < 0 ? 1.0 : 0.0);   /* s keeps the loop alive */
+    }
+    return total;
+}
+"""
+
+
+def peak_gops(iterations: int = 20_000_000, repeats: int = 3) -> float:
+    """This machine's compute roof in GOP/s (1e9 float operations/s): the best of ``repeats`` runs of a
+    compiled loop of independent SIMD multiply-adds on all cores (fused into FMAs where the CPU has them)."""
+    lib = compile_c(_PEAK_SOURCE, name="peak_ops", extra_flags=("-ffp-contract=fast",), verbose=False)
+    run = lib.func("peak_ops", ctypes.c_double, [ctypes.c_long])
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        ops = run(iterations)
+        best = min(best, time.perf_counter() - start)
+    return ops / best / 1e9

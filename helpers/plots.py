@@ -125,3 +125,126 @@ def plot_accuracy_vs_size(points: dict, reference: str | None = None, title: str
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def plot_roofline(points: list[dict], bandwidth_gbs: float, peak_gops: float, title: str = "Roofline"):
+    """A log-log roofline: attainable GOP/s = min(``peak_gops``, intensity x ``bandwidth_gbs``), and each
+    kernel a point. ``points``: dicts with ``label``, ``intensity`` (operations per byte), ``gops`` and
+    optionally ``filled`` (False: an open marker, e.g. a shape that fits in the caches)."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    intensities = [p["intensity"] for p in points] + [peak_gops / bandwidth_gbs]
+    lo, hi = min(intensities) / 4, max(intensities) * 4
+    ridge = peak_gops / bandwidth_gbs
+    ax.plot([lo, ridge, hi], [lo * bandwidth_gbs, peak_gops, peak_gops], color="k", lw=1.5)
+    ax.text(lo * 1.2, lo * 1.2 * bandwidth_gbs * 1.25, f"memory roof: {bandwidth_gbs:.1f} GB/s", rotation=0, fontsize=8)
+    ax.text(hi / 1.2, peak_gops * 1.08, f"compute roof: {peak_gops:.0f} GOP/s", ha="right", fontsize=8)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    by_y = sorted(range(len(points)), key=lambda i: points[i]["gops"])
+    for rank, i in enumerate(by_y):
+        p = points[i]
+        colour = colours[i % len(colours)]
+        filled = p.get("filled", True)
+        ax.plot(p["intensity"], p["gops"], "o", ms=7, color=colour, mfc=colour if filled else "none")
+        side = 1 if rank % 2 == 0 else -1  # alternate sides so that close points stay readable
+        ax.annotate(p["label"], (p["intensity"], p["gops"]), xytext=(8 * side, 0), textcoords="offset points",
+                    ha="left" if side > 0 else "right", va="center", fontsize=8, color=colour)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_xlabel("arithmetic intensity (operations per byte read or written)")
+    ax.set_ylabel("GOP/s")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    return fig
+
+
+def plot_decode_summary(tokens_per_s: dict, gbs: dict, bandwidth_gbs: float):
+    """Two panels over the same runs: decoding tokens/s, and the effective GB/s (bytes of weights read
+    per token x tokens/s) against the machine's copy bandwidth."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    names = list(tokens_per_s)
+    colours = ["tab:gray", "tab:blue", "tab:green", "tab:orange"][: len(names)]
+    bars = axes[0].bar(names, [tokens_per_s[n] for n in names], color=colours)
+    axes[0].bar_label(bars, fmt="%.1f")
+    axes[0].set_ylabel("tokens/s (decoding)")
+    bars = axes[1].bar(names, [gbs[n] for n in names], color=colours)
+    axes[1].bar_label(bars, fmt="%.1f")
+    axes[1].axhline(bandwidth_gbs, color="k", ls="--", label=f"copy bandwidth {bandwidth_gbs:.1f} GB/s")
+    axes[1].set_ylabel("effective GB/s (weights read)")
+    axes[1].legend(fontsize=8)
+    for ax in axes:
+        ax.tick_params(axis="x", labelsize=8, rotation=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_channel_activations(features: dict, frac: float = 0.01):
+    """One panel per layer: the mean |activation| of every input channel as a line (a bar chart of
+    1,536 channels drops most of its bars when rendered), with the ``max(1, int(frac * n))`` largest
+    channels -- the salient channels of Lab 4 -- marked. ``features``: ``{title: 1-D tensor}``."""
+    fig, axes = plt.subplots(1, len(features), figsize=(5 * len(features), 3), squeeze=False)
+    for ax, (title, x) in zip(axes.ravel(), features.items()):
+        x = torch.as_tensor(x).detach().float().cpu()
+        n_marked = max(1, int(frac * x.numel()))
+        top = torch.topk(x, n_marked).indices
+        ax.plot(x.numpy(), lw=0.6, color="tab:blue")
+        ax.plot(top.numpy(), x[top].numpy(), "o", ms=4, color="tab:red", label=f"largest {frac:.0%} ({n_marked})")
+        ax.set_title(f"{title}\nmax / median = {x.max() / x.median():.0f}x", fontsize=9)
+        ax.set_xlabel("input channel")
+        ax.legend(fontsize=7)
+    axes[0, 0].set_ylabel("mean |activation|")
+    fig.tight_layout()
+    return fig
+
+
+def plot_quality_vs_size(points: dict, baseline: tuple | None = None, ylabel: str = "perplexity",
+                         title: str = ""):
+    """Quality against model size, one line per method: ``points = {method: [(size, value, tag), ...]}``
+    (e.g. ``tag = "W3"``); ``baseline = (size, value)`` is drawn as a star. Log-scaled y axis."""
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for method, pts in points.items():
+        pts = sorted(pts)
+        line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=method)
+        for size, value, tag in pts:
+            ax.annotate(tag, (size, value), textcoords="offset points", xytext=(4, 3), fontsize=7,
+                        color=line.get_color())
+    if baseline is not None:
+        ax.plot(*baseline, "k*", ms=10, label="baseline")
+    ax.set_yscale("log")
+    ax.set_xlabel("model size (MiB)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_search_summary(found: dict, limits: dict, background=None, title: str = "Subnets found by the searches"):
+    """Measured accuracy against MACs of the subnets that searches found, with each tier's limits.
+
+    ``found``: ``{label: [(mmacs, accuracy), ...]}``, one marker style per label (e.g. the winners of
+    random and evolutionary search over several seeds, the tiers' answers); ``limits``:
+    ``{tier: (max_mmacs, target_accuracy)}``, drawn as a dashed MAC limit and a dotted target line in one
+    colour per tier; ``background``: optional ``(mmacs, accuracies, label)`` drawn faintly behind (e.g.
+    the sampled subnets of the table)."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    if background is not None:
+        mmacs, accuracies, label = background
+        ax.scatter(mmacs, accuracies, s=4, color="lightgray", label=label, zorder=1)
+    markers = ["o", "s", "*", "D", "^", "v"]
+    for i, (label, points) in enumerate(found.items()):
+        if points:
+            x, y = zip(*points)
+            ax.scatter(x, y, s=90 if markers[i % 6] == "*" else 30, marker=markers[i % 6], label=label,
+                       alpha=0.8, zorder=3)
+    colours = ["tab:red", "tab:purple", "tab:brown", "tab:olive"]
+    for colour, (tier, (max_mmacs, target)) in zip(colours, limits.items()):
+        ax.axvline(max_mmacs, color=colour, ls="--", lw=1, label=f"{tier}: <= {max_mmacs:g} MMACs")
+        ax.axhline(target, color=colour, ls=":", lw=1, label=f"{tier}: target {target:g} %")
+    ax.set(xscale="log", xlabel="MMACs", ylabel="measured top-1 accuracy (%)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig

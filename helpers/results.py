@@ -1,7 +1,7 @@
 """Record a notebook's headline numbers so scripts can read them back.
 
-``record("dense.accuracy", 93.1)`` stores the value in memory and, when ``LABS_RESULTS_JSON`` names
-a file (the benchmark scripts set it), merges it into that JSON file as nested keys.
+``record("dense.accuracy", 93.1)`` merges the value into the JSON file named by ``LABS_RESULTS_JSON``
+(the benchmark scripts set it) as nested keys; without that variable it does nothing.
 """
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-
-RESULTS: dict = {}
 
 
 def _set(tree: dict, dotted: str, value) -> None:
@@ -21,10 +19,9 @@ def _set(tree: dict, dotted: str, value) -> None:
 
 
 def record(key: str, value) -> None:
-    """Remember ``value`` under the dotted ``key`` (and write it out if ``LABS_RESULTS_JSON`` is set)."""
+    """Write ``value`` under the dotted ``key`` into the ``LABS_RESULTS_JSON`` file, if it is set."""
     if isinstance(value, float):
         value = round(value, 4)
-    _set(RESULTS, key, value)
     path = os.environ.get("LABS_RESULTS_JSON")
     if path:
         path = Path(path)

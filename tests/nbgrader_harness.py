@@ -127,7 +127,7 @@ def mutate(source: str, old: str, new: str) -> str:
     return source.replace(old, new)
 
 
-# ---- shared by the per-lab grading tests (tests/test_labN_grading.py) ----------------------------
+# ---- shared by the grading tests (tests/test_grading.py) and benchmarks/grading.py --------------
 
 def strip_volatile(nb) -> dict:
     """Notebook JSON without volatile bits, for comparisons."""
@@ -217,18 +217,28 @@ def mutant_rounds(catalogue) -> list[dict]:
 def full_marks_submissions(course: Course, catalogue) -> dict:
     """The submissions that must keep full marks: ``alternative`` (differently written answers),
     ``blind`` (answers written from the student notebook alone, ``BLIND = {grade_id: (what it
-    revealed, source)}``) and ``warns`` (correct answers that make a library warn, ``WARNS``)."""
+    revealed, source)}``; a question rewritten after its blind pass gets a new pass, and the old answers
+    stay in ``BLIND_SUPERSEDED`` for the record, ungraded) and ``warns`` (correct answers that make a
+    library warn, ``WARNS``)."""
     sets = {"alternative": catalogue.ALTERNATIVES,
-            "blind": {gid: src for gid, (_, src) in getattr(catalogue, "BLIND", {}).items()},
+            "blind": {} if getattr(catalogue, "BLIND_NOT_YET_GRADED", "") else
+                     {gid: src for gid, (_, src) in getattr(catalogue, "BLIND", {}).items()},
             "warns": getattr(catalogue, "WARNS", {})}
     return {kind: course.submission({k: v.strip() for k, v in answers.items()})
             for kind, answers in sets.items() if answers}
 
 
+def _edited(source: str, edits) -> str:
+    for old, new in edits:
+        source = mutate(source, old, new)
+    return source
+
+
 def catalogue_submissions(course: Course, catalogue, rounds, delete_test: str, edit_test: str) -> dict:
     """Every kind of submission for one batch autograde: the reference, the untouched student notebook,
     the catalogue's alternatives, a tampered notebook (``delete_test`` removed, ``edit_test`` emptied and
-    given 100 points) and one notebook per mutant round (``mutants<i>``)."""
+    given 100 points), the catalogue's ``CRASHES`` in one notebook (``crashes``) and one notebook per
+    mutant round (``mutants<i>``)."""
     solutions = course.solution_sources()
     submissions = {
         "reference": course.submission(),
@@ -242,13 +252,13 @@ def catalogue_submissions(course: Course, catalogue, rounds, delete_test: str, e
             c.source = "pass"
             c.metadata["nbgrader"]["points"] = 100
     submissions["tampered"] = tampered
+    if getattr(catalogue, "CRASHES", None):  # native code that crashes or hangs: costs only its question
+        submissions["crashes"] = course.submission({gid: _edited(solutions[gid], edits)
+                                                    for gid, (_, edits) in catalogue.CRASHES.items()})
     for i, r in enumerate(rounds):
         answers = {}
         for grade_id, (_, edits) in r.items():
-            src = solutions[grade_id]
-            for old, new in edits:
-                src = mutate(src, old, new)
-            answers[grade_id] = src
+            answers[grade_id] = _edited(solutions[grade_id], edits)
         submissions[f"mutants{i}"] = course.submission(answers)
     return submissions
 

@@ -80,11 +80,8 @@ def test_every_graded_answer_has_three_mutants_an_alternative_and_a_blind_answer
     for grade_id in answers:
         assert len(catalogue.MUTANTS[grade_id]) >= 3, grade_id
         assert grade_id in catalogue.ALTERNATIVES, grade_id
-        # BLIND_PENDING: answers whose text changed after the blind pass (why, and that a new pass is due)
-        pending = getattr(catalogue, "BLIND_PENDING", {})
-        assert grade_id in catalogue.BLIND or grade_id in pending, f"{grade_id} has no blind implementation"
-        assert not (grade_id in catalogue.BLIND and grade_id in pending), f"{grade_id}: blind and pending"
-        revealed = catalogue.BLIND[grade_id][0] if grade_id in catalogue.BLIND else pending[grade_id]
+        assert grade_id in catalogue.BLIND, f"{grade_id} has no blind implementation"
+        revealed, _ = catalogue.BLIND[grade_id]
         assert revealed.strip(), f"{grade_id}: say what its blind implementation revealed (or 'nothing')"
 
 
@@ -111,6 +108,9 @@ def test_differently_written_answers_keep_full_marks(graded, lab):
 def test_blind_implementations_keep_full_marks(graded, lab):
     """Answers written from the student notebook alone (never the solutions or the tests): a blind
     answer that loses points means the text or a hidden test is wrong."""
+    pending = getattr(CATALOGUES[lab], "BLIND_NOT_YET_GRADED", "")
+    if pending:
+        pytest.skip(f"{lab}: blind answers catalogued, not yet held to full marks: {pending}")
     scores = graded(lab)["blind"]
     assert all(s == m for s, m in scores.values()), scores
 
@@ -132,6 +132,19 @@ def test_deleted_and_edited_test_cells_are_restored(graded, lab):
     assert deleted in scores, "a deleted test cell must be restored and graded"
     assert scores[deleted] == reference[deleted]
     assert scores[edited] == reference[edited], "the edited test cell (and its points) must be restored"
+
+
+@pytest.mark.parametrize("lab", [pytest.param(lab, marks=pytest.mark.xdist_group(lab), id=lab)
+                                 for lab, c in CATALOGUES.items() if getattr(c, "CRASHES", None)])
+def test_native_crashes_cost_only_their_question(graded, lab):
+    """Compiled answers that segfault or never return (``CRASHES``) score 0 on their own test cells; the
+    notebook's kernel survives them, so every other question keeps full marks."""
+    catalogue = CATALOGUES[lab]
+    scores = graded(lab)["crashes"]
+    crashed = {catalogue.TEST_OF[grade_id] for grade_id in catalogue.CRASHES}
+    assert all(scores[test][0] == 0 for test in crashed), scores
+    others = {k: v for k, v in scores.items() if k not in crashed}
+    assert others and all(s == m for s, m in others.values()), others
 
 
 @pytest.mark.parametrize("lab, round_index, grade_id, mutant",

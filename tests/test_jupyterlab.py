@@ -1,62 +1,128 @@
-"""`make lab` starts a JupyterLab server that answers on loopback (started headless, checked on
-/api, stopped)."""
+"""`make lab` as students meet it: the server answers on loopback, and in a real browser (Playwright driving
+Debian's chromium) Lab 1 opens, its setup cell prints `[OK]` lines, a graded test cell fails on the untouched
+notebook the way a student sees it, and passes once the answer is typed into the editor.
+
+One server (started by `make lab`, as a student starts it) serves every test of this module. Screenshots of
+each step are kept in test-artifacts/student/. The notebook is never saved (autosave off, see
+tests/lab_browser.py), and a check at the end makes sure labs/ was not written.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
+import re
 
 import pytest
+from lab_browser import REPO, browser_page, jupyterlab, require_browser, screenshot
 
-REPO = Path(__file__).resolve().parents[1]
+LAB = "lab1_pruning"
+NOTEBOOK = REPO / "labs" / LAB / f"{LAB}.ipynb"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@pytest.fixture(scope="module")
+def lab_server(tmp_path_factory):
+    with jupyterlab(tmp_path_factory.mktemp("make-lab")) as server:
+        yield server
 
 
 @pytest.mark.slow
-def test_make_lab_serves_jupyterlab(tmp_path):
-    port, token = free_port(), "labs-test-token"
-    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), JUPYTER_DATA_DIR=str(tmp_path / "data"))
-    venv = Path(sys.executable).parent.parent
-    args = f"--no-browser --ip=127.0.0.1 --port={port} --IdentityProvider.token={token} --ServerApp.port_retries=0"
-    proc = subprocess.Popen(["make", "-s", "lab", f"VENV={venv}", f"JUPYTER_ARGS={args}"], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
-        deadline, reply, last_error = time.time() + 120, None, None
-        while time.time() < deadline and proc.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api?token={token}", timeout=5) as r:
-                    reply = json.loads(r.read())
-                break
-            except OSError as exc:
-                last_error = exc
-                time.sleep(1)
-        if reply is None:
-            output = proc.stdout.read() if proc.poll() is not None else ""
-            pytest.fail(f"no answer on /api ({last_error}); exit code {proc.poll()}\n{output}")
-        assert "version" in reply
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/lab?token={token}", timeout=10) as r:
-            assert r.status == 200
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents/lab1_pruning?token={token}",
-                                    timeout=10) as r:
-            names = [item["name"] for item in json.loads(r.read())["content"]]
-        assert "lab1_pruning.ipynb" in names, "JupyterLab must open on labs/"
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+def test_make_lab_serves_jupyterlab(lab_server):
+    assert "version" in lab_server.get_json("api")
+    names = [item["name"] for item in lab_server.get_json(f"api/contents/{LAB}")["content"]]
+    assert f"{LAB}.ipynb" in names, "JupyterLab must open on labs/"
+
+
+def _grade_ids(nb: dict) -> dict[str, int]:
+    return {c["metadata"]["nbgrader"]["grade_id"]: i for i, c in enumerate(nb["cells"])
+            if c["metadata"].get("nbgrader", {}).get("grade_id")}
+
+
+def _reference_answer(grade_id: str) -> str:
+    """The reference answer cell as a student would type it (solution markers removed)."""
+    nb = json.loads((REPO / "solutions" / LAB / f"{LAB}.ipynb").read_text(encoding="utf-8"))
+    cell = nb["cells"][_grade_ids(nb)[grade_id]]
+    lines = "".join(cell["source"]).splitlines()
+    return "\n".join(line for line in lines if not re.match(r"\s*### (BEGIN|END) SOLUTION", line))
+
+
+class JupyterLabNotebook:
+    """The cells of the notebook open in JupyterLab, run the way a student runs them (Ctrl+Enter)."""
+
+    def __init__(self, page):
+        self.page, self.executions = page, 0
+
+    def cell(self, index: int):
+        return self.page.locator(".jp-Notebook .jp-Cell").nth(index)
+
+    def run(self, index: int, timeout_s: float = 180) -> str:
+        from playwright.sync_api import expect
+
+        cell = self.cell(index)
+        cell.locator(".jp-InputArea-editor").click()
+        self.page.keyboard.press("Control+Enter")
+        self.executions += 1
+        expect(cell.locator(".jp-InputArea-prompt")).to_have_text(f"[{self.executions}]:", timeout=timeout_s * 1000)
+        cell.scroll_into_view_if_needed()
+        return cell.locator(".jp-Cell-outputArea").inner_text()
+
+    def type_into(self, index: int, source: str):
+        """Replace a cell's code through the editor (select all, type)."""
+        editor = self.cell(index).locator(".cm-content")
+        editor.click()
+        self.page.keyboard.press("Control+A")
+        self.page.keyboard.press("Delete")
+        self.page.keyboard.insert_text(source)
+
+    def editor_text(self, index: int) -> str:
+        return "\n".join(self.cell(index).locator(".cm-line").all_inner_texts())
+
+
+@pytest.mark.slow
+def test_student_runs_lab1_in_the_browser(lab_server, tmp_path):
+    require_browser()
+    from playwright.sync_api import expect
+
+    before = hashlib.sha256(NOTEBOOK.read_bytes()).hexdigest()
+    checkpoints = NOTEBOOK.parent / ".ipynb_checkpoints"
+    had_checkpoints = checkpoints.exists()
+    nb = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
+    code = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"]
+    setup, imports = code[0], code[1]
+    ids = _grade_ids(nb)
+    answer, test = ids["fine_grained_prune"], ids["test_fine_grained_prune"]
+    between = [i for i in code if answer < i < test]  # cells a student runs between the answer and its test
+
+    with browser_page(tmp_path) as page:
+        page.goto(lab_server.url(f"lab/tree/{LAB}/{LAB}.ipynb"))
+        expect(page.locator(".jp-Notebook .jp-Cell").nth(answer)).to_be_visible(timeout=120_000)
+        expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first).to_be_attached(
+            timeout=120_000)
+        notebook = JupyterLabNotebook(page)
+        screenshot(page, "student", "1-lab1-opened")
+
+        out = notebook.run(setup)
+        assert "[OK] python" in out and "[OK] asset vgg_fmnist" in out, out
+        assert "[FAIL]" not in out, out
+        screenshot(page, "student", "2-setup-cell-ok")
+
+        notebook.run(imports)
+        for i in [answer, *between]:
+            notebook.run(i)
+        out = notebook.run(test)
+        assert "NotImplementedError" in out, out
+        assert "[PASS]" not in out
+        screenshot(page, "student", "3-untouched-test-fails")
+
+        notebook.type_into(answer, _reference_answer("fine_grained_prune"))
+        typed = notebook.editor_text(answer)
+        assert "raise NotImplementedError" not in typed and "kthvalue" in typed, typed
+        screenshot(page, "student", "4-answer-typed")
+        notebook.run(answer)
+        out = notebook.run(test)
+        assert "NotImplementedError" not in out and "Error" not in out, out
+        assert out.count("[PASS]") >= 3 and "[FAIL]" not in out, out
+        screenshot(page, "student", "5-test-passes")
+
+    assert hashlib.sha256(NOTEBOOK.read_bytes()).hexdigest() == before, f"the browser test wrote {NOTEBOOK}"
+    assert had_checkpoints or not checkpoints.exists(), f"the browser test wrote {checkpoints}"

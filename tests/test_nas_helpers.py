@@ -186,5 +186,7 @@ def test_compare_searches_gives_random_the_same_budget():
     assert result["evolution_minus_random"] == pytest.approx(1.0) and result["evolution_ahead"] == 3
     assert result["evolution_minus_random_predicted"] == pytest.approx(1.0) and result["seeds"] == 3
     assert result["evolution_minus_random_se"] == pytest.approx(0.0, abs=1e-6)
+    assert [f["evolution"]["measured"] - f["random"]["measured"] for f in result["found"]] == pytest.approx([1.0] * 3)
+    assert result["found"][2]["evolution"] == {"arch": {"q": 2.2}, "predicted": 3.0, "measured": 2.2}
     one_seed = compare_searches(evolution, randomly, {}, 1, lambda a: a["q"], population_size=10)
     assert one_seed["evolution_minus_random_se"] is None

@@ -121,3 +121,67 @@ def test_compiler_without_openmp_falls_back_to_serial(monkeypatch, capsys):
 def test_best_time():
     calls = []
     assert native.best_time(lambda: calls.append(1), repeats=3, warmup=2) >= 0 and len(calls) == 5
+
+
+# --- isolated calls: a crash or a hang costs only that call -------------------------------------------
+
+FAULTY = r"""
+#include <stddef.h>
+void scale(float *y, const float *x, float a, long n) { for (long i = 0; i < n; i++) y[i] = a * x[i]; }
+void segfault(float *y, long n) { volatile float *bad = (float *)16; for (long i = 0; i < n; i++) y[i] = bad[i]; }
+void spin(float *y, long n) { (void)n; for (;;) y[0] += 1.0f; }
+"""
+
+
+def _faulty():
+    return native.compile_c(FAULTY, name="faulty", openmp=False, verbose=False)
+
+
+def test_isolated_call_equals_the_in_process_call():
+    lib = _faulty()
+    args = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_float, ctypes.c_long]
+    x = torch.randn(1000)
+    y_here, y_there, y_array = torch.empty(1000), torch.zeros(1000), np.zeros(1000, dtype=np.float32)
+    lib.func("scale", None, args)(native.pointer(y_here), native.pointer(x), 1.5, 1000)
+    isolated = lib.func("scale", None, args, isolated=True)
+    isolated(y_there, x, 1.5, 1000)                                      # tensors ...
+    isolated(native.pointer(y_array), native.pointer(x.numpy()), 1.5, 1000)  # ... or their pointers
+    assert torch.equal(y_there, y_here) and np.array_equal(y_array, y_here.numpy())
+
+
+def test_a_segfault_costs_only_that_call():
+    lib = _faulty()
+    crash = lib.func("segfault", None, [ctypes.c_void_p, ctypes.c_long], isolated=True)
+    with pytest.raises(native.KernelCrash, match=r"segfault crashed with SIGSEGV: an out-of-bounds read or write\? "
+                                                 r"check the row stride and the tail"):
+        crash(torch.zeros(4), 4)
+    y = torch.zeros(3)  # the runner is restarted for the next call
+    lib.func("scale", None, [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_float, ctypes.c_long], isolated=True)(
+        y, torch.ones(3), 2.0, 3)
+    assert y.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_an_endless_loop_is_stopped_at_the_deadline():
+    lib = _faulty()
+    spin = lib.func("spin", None, [ctypes.c_void_p, ctypes.c_long], isolated=True, timeout=1.5)
+    y = torch.zeros(2)
+    with pytest.raises(native.KernelCrash, match=r"spin did not finish in 1.5 s: an infinite loop\?"):
+        spin(y, 2)
+    assert y.tolist() == [0.0, 0.0], "a stopped call writes nothing back"
+
+
+def test_isolated_threads_setting_reaches_openmp():
+    lib = native.compile_c(OMP + AXPY, name="axpy")
+    assert lib.func("threads", ctypes.c_int, [], isolated=True, threads=3)() == (3 if lib.openmp else 1)
+
+
+def test_isolated_call_needs_the_tensors_not_bare_addresses():
+    lib = _faulty()
+    isolated = lib.func("segfault", None, [ctypes.c_void_p, ctypes.c_long], isolated=True)
+    with pytest.raises(TypeError, match="needs the tensors themselves"):
+        isolated(ctypes.c_void_p(0), 0)
+
+
+def test_peak_gops_is_above_the_bandwidth_bound():
+    peak = native.peak_gops(iterations=2_000_000, repeats=2)
+    assert 1.0 < peak < 1e5  # GOP/s: far above what a GEMV reaches, below any CPU's limit

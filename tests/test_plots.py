@@ -57,3 +57,49 @@ def test_accuracy_vs_size_one_labelled_marker_per_model():
     assert [t.get_text() for t in ax.texts] == ["fp32", "int8", "2-bit"]
     assert len(ax.collections) == 3 and ax.get_xscale() == "log"
     assert ax.lines[0].get_ydata()[0] == 94.5  # the reference's dashed line
+
+
+def test_roofline_has_both_roofs_and_every_point():
+    points = [{"label": "a", "intensity": 3.2, "gops": 1.0}, {"label": "b", "intensity": 3.2, "gops": 40.0},
+              {"label": "c", "intensity": 50, "gops": 200.0, "filled": False}]
+    fig = plots.plot_roofline(points, bandwidth_gbs=20.0, peak_gops=400.0)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    roof = ax.lines[0]
+    assert list(roof.get_ydata()) == [ax.get_xlim()[0] * 20.0, 400.0, 400.0]
+    assert [t.get_text() for t in ax.texts if t.get_text() in "abc"] == ["a", "b", "c"]
+
+
+def test_decode_summary_two_panels():
+    fig = plots.plot_decode_summary({"fp32": 10.0, "int4": 40.0}, {"fp32": 5.0, "int4": 3.4}, 20.0)
+    assert [p.get_height() for p in fig.axes[0].patches] == [10.0, 40.0]
+    assert fig.axes[1].lines[0].get_ydata()[0] == 20.0
+
+
+def test_channel_activations_marks_the_largest_channels():
+    x = torch.ones(300)
+    x[[7, 100, 250]] = torch.tensor([5.0, 9.0, 7.0])
+    fig = plots.plot_channel_activations({"a": x, "b": torch.rand(50)}, frac=0.01)
+    assert len(fig.axes) == 2
+    line, marks = fig.axes[0].lines
+    assert len(line.get_xdata()) == 300
+    assert sorted(marks.get_xdata().tolist()) == [7, 100, 250]  # max(1, int(0.01 * 300)) = 3
+    assert len(fig.axes[1].lines[1].get_xdata()) == 1  # at least one
+
+
+def test_quality_vs_size_one_line_per_method():
+    fig = plots.plot_quality_vs_size({"RTN": [(98.0, 103.0, "W3"), (111.0, 47.4, "W4")],
+                                      "AWQ": [(98.0, 76.0, "W3")]}, baseline=(256.6, 38.7))
+    lines = fig.axes[0].lines
+    assert [len(line.get_xdata()) for line in lines] == [2, 1, 1]
+    assert fig.axes[0].get_yscale() == "log"
+
+
+def test_search_summary_draws_each_search_and_each_tier():
+    fig = plots.plot_search_summary({"random": [(3.0, 90.5), (3.5, 90.8)], "evolution": [(3.9, 91.0)], "none": []},
+                                    {"main": (4, 90.5), "bonus": (1.5, 89.2)},
+                                    background=([1.0, 2.0], [89.0, 90.0], "table"))
+    ax = fig.axes[0]
+    assert len(ax.collections) == 3  # the background and the two searches with points
+    assert len(ax.lines) == 4  # a MAC limit and a target per tier
+    assert ax.get_xscale() == "log"

@@ -394,24 +394,8 @@ def extra_preprocess(x: torch.Tensor, input_scale: float, input_zero_point: int)
 '''),
 }
 
-# Graded answers whose text changed after the blind pass (issue 13: the zero-point-folded bias): the
-# blind answer, if any, was written for the old text and is kept in BLIND_SUPERSEDED for the record (not
-# graded). Each needs a new blind pass, then moves to BLIND. {grade_id: why}
-BLIND_PENDING = {
-    'quantized_linear': (
-        'the blind answer (full marks under the old text) subtracted Z_x from the input and added an unfolded '
-        'q_b; it also asked which float precision the requantization uses (it used float64; the text now '
-        'accepts float32 or float64). Issue 13 then changed the spec: the bias is the folded Q_bias = q_b - '
-        'Z_x sum q_W and the input is used as it is (int8 x int8 products), so this answer now counts Z_x '
-        'twice. Needs a second blind pass.'),
-    'quantized_conv2d': (
-        'the blind answer (full marks under the old text) subtracted Z_x and let conv2d zero-pad; float64 '
-        'requantization as in Q10. Issue 13 changed the spec: folded Q_bias, padding with Z_x, convolution '
-        'with padding 0, so this answer now counts Z_x twice. Needs a second blind pass.'),
-    'shift_quantized_bias': (
-        'new in issue 13 (the zero-point fold Q_bias = q_b - Z_x sum q_W, question 9.2): no blind answer yet. '
-        'Needs a blind pass.'),
-}
+# First-pass blind answers written for the old text of the questions rewritten by issue 13 (the
+# zero-point-folded bias): kept for the record, not graded; the second pass below replaces them.
 BLIND_SUPERSEDED = {
     'quantized_linear': '''
 def quantized_linear(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, feature_bitwidth: int,
@@ -467,4 +451,3 @@ BLIND.update({
         'second pass on the rewritten text: pads with Z_x via F.pad then convolves with padding 0; float64 requantization; noted that dilation != 1 is not checked',
         'def quantized_conv2d(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, feature_bitwidth: int,\n                     weight_bitwidth: int, input_zero_point: int, output_zero_point: int, input_scale: float,\n                     weight_scale: torch.Tensor, output_scale: float, stride=1, padding=0, dilation=1,\n                     groups=1) -> torch.Tensor:\n    """Integer 2-D convolution: int8 (batch, c_in, h, w) input, int8 (c_out, c_in / groups, kh, kw)\n    weight with scales (c_out, 1, 1, 1), int32 folded bias Q_bias (question 9.2) or None; returns the\n    int8 output."""\n    assert input.dtype == torch.int8 and weight.dtype == torch.int8\n    assert bias is None or bias.dtype == torch.int32\n    padding_h, padding_w = (padding, padding) if isinstance(padding, int) else padding\n    # pad the int32 input with Z_x (the real 0), then convolve without padding\n    x = F.pad(input.to(torch.int32), (padding_w, padding_w, padding_h, padding_h), value=input_zero_point)\n    accumulator = F.conv2d(x, weight.to(torch.int32), bias, stride, 0, dilation, groups)\n    # requantize per output channel (dim 1), in float64\n    factor = input_scale * weight_scale.detach().to(torch.float64).reshape(1, -1, 1, 1) / output_scale\n    output = accumulator.to(torch.float64) * factor + output_zero_point\n    return output.round().clamp(*get_quantized_range(feature_bitwidth)).to(torch.int8)'),
 })
-BLIND_PENDING = {}  # every rewritten answer has its second blind pass above

@@ -13,6 +13,14 @@ BONUS_POINTS = 10
 TAMPER = {"delete": "test_gemv_simd", "edit": "test_pack_int4"}
 # the answer given an infinite loop (checks the per-cell timeout); None: covered by another lab
 LOOP_ANSWER = None
+# one submission whose C kernels crash or never return (run in a separate process by the notebook's
+# checks): each must cost only its own question, every other question keeps full marks
+CRASHES = {
+    "gemv_unrolled_source": ("reads 1 TiB past its row: SIGSEGV", [
+        ("const uint8_t *b = row + g * (group_size / 2);", "const uint8_t *b = row + g * (group_size / 2) + (1L << 40);")]),
+    "gemv_simd_source": ("an endless loop (a step of 0)", [
+        ("i < (g + 1) * group_size; i += 32) {", "i < (g + 1) * group_size; i += 0) {")]),
+}
 
 _KERNELS = ("gemv_reference_source", "gemv_unrolled_source", "gemv_threads_source", "gemv_simd_source",
             "gemv_all_source", "gemm_all_source")
@@ -34,6 +42,7 @@ TEST_OF = {
 }
 
 _NIBBLE = "int q = (i % 2 == 0) ? (byte & 0x0F) : (byte >> 4);"
+_THREADS_LOOP = "    #pragma omp parallel for schedule(static)\n"
 _ZERO = "acc += (q - zeros[(long)o * n_groups + g]) * scales[(long)o * n_groups + g] * x[i];"
 
 MUTANTS = {
@@ -76,6 +85,15 @@ MUTANTS = {
         ("nibbles swapped", [(_NIBBLE, "int q = (i % 2 == 0) ? (byte >> 4) : (byte & 0x0F);")]),
         ("zero point ignored", [(_ZERO, "acc += q * scales[(long)o * n_groups + g] * x[i];")]),
         ("every other row (loop step 2)", [("for (int o = 0; o < n_out; o++) {", "for (int o = 0; o < n_out; o += 2) {")]),
+        # data races: right on one thread, so only the bit-for-bit check against the one-thread build sees them
+        ("one accumulator shared by all threads (a data race)", [
+            (_THREADS_LOOP, "    float acc;\n" + _THREADS_LOOP), ("        float acc = 0.0f;", "        acc = 0.0f;")]),
+        ("the code and group temporaries shared by all threads (a data race)", [
+            (_THREADS_LOOP, "    int q, g;\n" + _THREADS_LOOP), ("            int q = (i % 2", "            q = (i % 2"),
+            ("            int g = i / group_size;", "            g = i / group_size;")]),
+        ("threads split the sum within a row (reduction: another order of additions)", [
+            (_THREADS_LOOP, ""), ("        for (int i = 0; i < n_in; i++) {",
+                                  "        #pragma omp parallel for reduction(+:acc)\n        for (int i = 0; i < n_in; i++) {")]),
     ],
     "gemv_simd_source": [
         ("even and odd inputs swapped", [("d_even += w_even * x_even;", "d_even += w_even * x_odd;"),
@@ -282,3 +300,369 @@ typedef uint8_t b16 __attribute__((vector_size(16)));
 """
 ''',
 }
+
+
+# Answers written by a helper who saw only the student notebook (never solutions/ or these tests),
+# exactly as written: {grade_id: (what it revealed, source)}. Each must keep full marks.
+BLIND = {
+    'quantize_int4': (
+        "clamped the scale after dividing (max(range / 15, 1e-5)) where the reference clamps the range before dividing (the old text said only 'clamp the scale to at least 1e-5'), and asked whether the range is widened to include 0 and how to round; the text now writes every clamp into the formula (AWQ's and Lab 4's quantizer: max(max - min, 1e-5) / 15, zero an integer code in 0..15, torch.round half to even) and says a range that excludes 0 is clipped at one end; no test was changed (no hidden input has a range below 15e-5)",
+        r'''def quantize_int4(w: torch.Tensor, group_size: int = 64):
+    if w.dim() != 2:
+        raise ValueError(f"expected a 2-D weight (out_features, in_features), got shape {tuple(w.shape)}")
+    n_out, n_in = w.shape
+    if group_size <= 0 or n_in % group_size != 0:
+        raise ValueError(f"group_size {group_size} does not divide the row length {n_in}")
+    groups = w.detach().to(torch.float32).reshape(n_out, n_in // group_size, group_size)
+    w_min = groups.amin(dim=-1)
+    w_max = groups.amax(dim=-1)
+    scales = ((w_max - w_min) / 15).clamp_min(1e-5)
+    zeros = (-torch.round(w_min / scales)).clamp(0, 15)
+    q = (torch.round(groups / scales[..., None]) + zeros[..., None]).clamp(0, 15)
+    return q.to(torch.uint8).reshape(n_out, n_in), scales.contiguous(), zeros.contiguous()'''),
+    'pack_int4': (
+        'nothing wrong; asked whether non-uint8 integer codes are accepted (they are converted)',
+        r'''def pack_int4(q: torch.Tensor) -> torch.Tensor:
+    if q.dim() != 2:
+        raise ValueError(f"expected 2-D codes (n_out, n_in), got shape {tuple(q.shape)}")
+    n_out, n_in = q.shape
+    if n_in % 2 != 0:
+        raise ValueError(f"n_in = {n_in} is odd: two codes per byte need an even row length")
+    if q.is_floating_point() or q.is_complex() or q.dtype == torch.bool:
+        raise ValueError(f"codes must be integers, got dtype {q.dtype}")
+    if q.numel() and (int(q.max()) > 15 or int(q.min()) < 0):
+        raise ValueError(f"codes must be in 0..15, got values in {int(q.min())}..{int(q.max())}")
+    q = q.to(torch.uint8)
+    low, high = q[:, 0::2], q[:, 1::2]
+    return (low | (high << 4)).contiguous()'''),
+    'unpack_int4': (
+        'nothing',
+        r'''def unpack_int4(packed: torch.Tensor) -> torch.Tensor:
+    if packed.dim() != 2:
+        raise ValueError(f"expected 2-D packed bytes (n_out, n_bytes), got shape {tuple(packed.shape)}")
+    packed = packed.to(torch.uint8)
+    n_out, n_bytes = packed.shape
+    low = packed & 0x0F
+    high = packed >> 4
+    return torch.stack([low, high], dim=-1).reshape(n_out, 2 * n_bytes).contiguous()'''),
+    'gemv_reference_source': (
+        'nothing (a float accumulator and size_t row offsets are both fine)',
+        r'''def gemv_reference_source() -> str:
+    return HEADER + r"""
+void gemv_w4(const uint8_t *w, const float *scales, const float *zeros, const float *x, float *y,
+             int n_out, int n_in, int group_size) {
+    int n_groups = n_in / group_size;
+    for (int o = 0; o < n_out; o++) {
+        const uint8_t *row = w + (size_t)o * (size_t)(n_in / 2);
+        const float *s = scales + (size_t)o * n_groups;
+        const float *z = zeros + (size_t)o * n_groups;
+        float acc = 0.0f;
+        for (int i = 0; i < n_in; i++) {
+            uint8_t byte = row[i / 2];
+            int code = (i % 2 == 0) ? (byte & 0x0F) : (byte >> 4);
+            int g = i / group_size;
+            acc += ((float)code - z[g]) * s[g] * x[i];
+        }
+        y[o] = acc;
+    }
+}
+"""'''),
+    'gemv_unrolled_source': (
+        "noted that Q4's reference has / and % in its inner loop while Q5 forbids them (as intended)",
+        r'''def gemv_unrolled_source() -> str:
+    return HEADER + r"""
+void gemv_w4(const uint8_t *w, const float *scales, const float *zeros, const float *x, float *y,
+             int n_out, int n_in, int group_size) {
+    const int n_groups = n_in / group_size;
+    const int row_bytes = n_in / 2;
+    const int group_bytes = group_size / 2;
+    for (int o = 0; o < n_out; o++) {
+        const uint8_t *row = w + (size_t)o * (size_t)row_bytes;
+        const float *s = scales + (size_t)o * n_groups;
+        const float *z = zeros + (size_t)o * n_groups;
+        float acc = 0.0f;
+        for (int g = 0; g < n_groups; g++) {
+            const uint8_t *b = row + (size_t)g * group_bytes;
+            const float *xg = x + (size_t)g * group_size;
+            /* independent accumulators: four for sum(q * x), four for sum(x) */
+            float d0 = 0.0f, d1 = 0.0f, d2 = 0.0f, d3 = 0.0f;
+            float x0 = 0.0f, x1 = 0.0f, x2 = 0.0f, x3 = 0.0f;
+            for (int j = 0; j < group_bytes; j += 2) {   /* two bytes = four weights per iteration */
+                const uint8_t b0 = b[j], b1 = b[j + 1];
+                const float *xp = xg + 2 * j;
+                const float xa = xp[0], xb = xp[1], xc = xp[2], xd = xp[3];
+                d0 += (float)(b0 & 0x0F) * xa;
+                d1 += (float)(b0 >> 4) * xb;
+                d2 += (float)(b1 & 0x0F) * xc;
+                d3 += (float)(b1 >> 4) * xd;
+                x0 += xa;
+                x1 += xb;
+                x2 += xc;
+                x3 += xd;
+            }
+            const float dot = (d0 + d1) + (d2 + d3);
+            const float sum_x = (x0 + x1) + (x2 + x3);
+            acc += s[g] * (dot - z[g] * sum_x);
+        }
+        y[o] = acc;
+    }
+}
+"""'''),
+    'gemv_threads_source': (
+        'nothing; it passes the new bit-for-bit check against the one-thread build',
+        r'''def gemv_threads_source() -> str:
+    return HEADER + r"""
+void gemv_w4(const uint8_t *w, const float *scales, const float *zeros, const float *x, float *y,
+             int n_out, int n_in, int group_size) {
+    const int n_groups = n_in / group_size;
+    #pragma omp parallel for schedule(static)
+    for (int o = 0; o < n_out; o++) {
+        /* everything a thread writes is private to its row: the row's accumulator and y[o] */
+        const uint8_t *row = w + (size_t)o * (size_t)(n_in / 2);
+        const float *s = scales + (size_t)o * n_groups;
+        const float *z = zeros + (size_t)o * n_groups;
+        float acc = 0.0f;
+        for (int i = 0; i < n_in; i++) {
+            uint8_t byte = row[i / 2];
+            int code = (i % 2 == 0) ? (byte & 0x0F) : (byte >> 4);
+            int g = i / group_size;
+            acc += ((float)code - z[g]) * s[g] * x[i];
+        }
+        y[o] = acc;
+    }
+}
+"""'''),
+    'gemv_simd_source': (
+        "asked how to get the even and odd inputs before Q8's de-interleave (gathering them is right)",
+        r'''def gemv_simd_source() -> str:
+    return HEADER + r"""
+typedef uint8_t u8x16 __attribute__((vector_size(16)));   /* 16 bytes = 32 weights */
+typedef float   f32x16 __attribute__((vector_size(64)));
+typedef int32_t i32x16 __attribute__((vector_size(64)));
+
+static inline float reduce16(f32x16 v) {
+    float s = 0.0f;
+    for (int k = 0; k < 16; k++) s += v[k];
+    return s;
+}
+
+void gemv_w4(const uint8_t *w, const float *scales, const float *zeros, const float *x, float *y,
+             int n_out, int n_in, int group_size) {
+    const int n_groups = n_in / group_size;
+    const int row_bytes = n_in / 2;
+    const int group_bytes = group_size / 2;
+    for (int o = 0; o < n_out; o++) {
+        const uint8_t *row = w + (size_t)o * (size_t)row_bytes;
+        const float *s = scales + (size_t)o * n_groups;
+        const float *z = zeros + (size_t)o * n_groups;
+        float acc = 0.0f;
+        for (int g = 0; g < n_groups; g++) {
+            const uint8_t *bg = row + (size_t)g * group_bytes;
+            const float *xg = x + (size_t)g * group_size;
+            f32x16 dot = {0}, sum_x = {0};
+            for (int j = 0; j < group_bytes; j += 16) {
+                u8x16 b;
+                __builtin_memcpy(&b, bg + j, 16);                       /* an unaligned load */
+                f32x16 even = __builtin_convertvector(__builtin_convertvector(b & 0x0F, i32x16), f32x16);
+                f32x16 odd = __builtin_convertvector(__builtin_convertvector(b >> 4, i32x16), f32x16);
+                const float *xp = xg + 2 * j;                          /* the 32 matching inputs */
+                f32x16 xe, xo;
+                for (int k = 0; k < 16; k++) {
+                    xe[k] = xp[2 * k];
+                    xo[k] = xp[2 * k + 1];
+                }
+                dot += even * xe + odd * xo;
+                sum_x += xe + xo;
+            }
+            acc += s[g] * (reduce16(dot) - z[g] * reduce16(sum_x));
+        }
+        y[o] = acc;
+    }
+}
+"""'''),
+    'gemv_all_source': (
+        "asked what 'two 16-byte chunks per iteration' means for a group of 32 weights (one chunk) and whether malloc'd floats may be loaded as f32x16 (only 16-byte aligned); the text now says both",
+        r'''def gemv_all_source() -> str:
+    return HEADER + r"""
+typedef uint8_t u8x16 __attribute__((vector_size(16)));   /* 16 bytes = 32 weights */
+typedef float   f32x16 __attribute__((vector_size(64)));
+typedef int32_t i32x16 __attribute__((vector_size(64)));
+
+static inline f32x16 dequant(i32x16 codes, f32x16 table, float zero, float scale) {
+#if defined(__GNUC__) && !defined(__clang__)
+    (void)zero; (void)scale;
+    return __builtin_shuffle(table, codes);
+#else
+    (void)table;
+    return (__builtin_convertvector(codes, f32x16) - zero) * scale;
+#endif
+}
+
+static inline f32x16 load_f32x16(const float *p) {
+    f32x16 v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline float reduce16(f32x16 v) {
+    float s = 0.0f;
+    for (int k = 0; k < 16; k++) s += v[k];
+    return s;
+}
+
+void gemv_w4(const uint8_t *w, const float *scales, const float *zeros, const float *x, float *y,
+             int n_out, int n_in, int group_size) {
+    const int n_groups = n_in / group_size;
+    const int row_bytes = n_in / 2;
+    const int group_bytes = group_size / 2;
+    /* shared by every row: x de-interleaved into its even and odd elements, once per call */
+    float *x_even = (float *)malloc((size_t)row_bytes * sizeof(float));
+    float *x_odd = (float *)malloc((size_t)row_bytes * sizeof(float));
+    if (!x_even || !x_odd) { free(x_even); free(x_odd); return; }
+    for (int j = 0; j < row_bytes; j++) {
+        x_even[j] = x[2 * j];
+        x_odd[j] = x[2 * j + 1];
+    }
+    const f32x16 iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    #pragma omp parallel for schedule(static)
+    for (int o = 0; o < n_out; o++) {
+        const uint8_t *row = w + (size_t)o * (size_t)row_bytes;
+        const float *s = scales + (size_t)o * n_groups;
+        const float *z = zeros + (size_t)o * n_groups;
+        f32x16 acc0 = {0}, acc1 = {0};
+        for (int g = 0; g < n_groups; g++) {
+            const float scale = s[g], zero = z[g];
+            const f32x16 table = (iota - zero) * scale;         /* the group's 16 possible weights */
+            const int start = g * group_bytes, end = start + group_bytes;
+            int j = start;
+            for (; j + 32 <= end; j += 32) {                    /* two 16-byte chunks per iteration */
+                u8x16 b0, b1;
+                __builtin_memcpy(&b0, row + j, 16);
+                __builtin_memcpy(&b1, row + j + 16, 16);
+                f32x16 e0 = dequant(__builtin_convertvector(b0 & 0x0F, i32x16), table, zero, scale);
+                f32x16 o0 = dequant(__builtin_convertvector(b0 >> 4, i32x16), table, zero, scale);
+                f32x16 e1 = dequant(__builtin_convertvector(b1 & 0x0F, i32x16), table, zero, scale);
+                f32x16 o1 = dequant(__builtin_convertvector(b1 >> 4, i32x16), table, zero, scale);
+                acc0 += e0 * load_f32x16(x_even + j) + o0 * load_f32x16(x_odd + j);
+                acc1 += e1 * load_f32x16(x_even + j + 16) + o1 * load_f32x16(x_odd + j + 16);
+            }
+            for (; j < end; j += 16) {                          /* a last single chunk (e.g. groups of 32) */
+                u8x16 b0;
+                __builtin_memcpy(&b0, row + j, 16);
+                f32x16 e0 = dequant(__builtin_convertvector(b0 & 0x0F, i32x16), table, zero, scale);
+                f32x16 o0 = dequant(__builtin_convertvector(b0 >> 4, i32x16), table, zero, scale);
+                acc0 += e0 * load_f32x16(x_even + j) + o0 * load_f32x16(x_odd + j);
+            }
+        }
+        y[o] = reduce16(acc0 + acc1);
+    }
+    free(x_even);
+    free(x_odd);
+}
+"""'''),
+    'gemm_all_source': (
+        'asked whether the per-token accumulators are per thread (they must be: a shared array races); the bonus text now says per thread',
+        r'''def gemm_all_source() -> str:
+    return HEADER + r"""
+typedef uint8_t u8x16 __attribute__((vector_size(16)));   /* 16 bytes = 32 weights */
+typedef float   f32x16 __attribute__((vector_size(64)));
+typedef int32_t i32x16 __attribute__((vector_size(64)));
+
+static inline f32x16 dequant(i32x16 codes, f32x16 table, float zero, float scale) {
+#if defined(__GNUC__) && !defined(__clang__)
+    (void)zero; (void)scale;
+    return __builtin_shuffle(table, codes);
+#else
+    (void)table;
+    return (__builtin_convertvector(codes, f32x16) - zero) * scale;
+#endif
+}
+
+static inline f32x16 load_f32x16(const float *p) {
+    f32x16 v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline float reduce16(f32x16 v) {
+    float s = 0.0f;
+    for (int k = 0; k < 16; k++) s += v[k];
+    return s;
+}
+
+void gemm_w4(const uint8_t *w, const float *scales, const float *zeros, const float *x, float *y,
+             int n_tokens, int n_out, int n_in, int group_size) {
+    if (n_tokens <= 0 || n_out <= 0) return;
+    const int n_groups = n_in / group_size;
+    const int row_bytes = n_in / 2;
+    const int group_bytes = group_size / 2;
+    /* every token's x de-interleaved once per call: x_even[t * row_bytes + j] = x[t][2j] */
+    float *x_even = (float *)malloc((size_t)n_tokens * row_bytes * sizeof(float));
+    float *x_odd = (float *)malloc((size_t)n_tokens * row_bytes * sizeof(float));
+    if (!x_even || !x_odd) { free(x_even); free(x_odd); return; }
+    for (int t = 0; t < n_tokens; t++) {
+        const float *xt = x + (size_t)t * n_in;
+        float *et = x_even + (size_t)t * row_bytes, *ot = x_odd + (size_t)t * row_bytes;
+        for (int j = 0; j < row_bytes; j++) {
+            et[j] = xt[2 * j];
+            ot[j] = xt[2 * j + 1];
+        }
+    }
+    const f32x16 iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    #pragma omp parallel
+    {
+        /* one vector accumulator per token, private to the thread (vector types need 64-byte alignment) */
+        f32x16 *acc = (f32x16 *)aligned_alloc(64, (size_t)n_tokens * sizeof(f32x16));
+        #pragma omp for schedule(static)
+        for (int o = 0; o < n_out; o++) {
+            if (!acc) continue;
+            const uint8_t *row = w + (size_t)o * (size_t)row_bytes;
+            const float *s = scales + (size_t)o * n_groups;
+            const float *z = zeros + (size_t)o * n_groups;
+            for (int t = 0; t < n_tokens; t++) acc[t] = (f32x16){0};
+            for (int g = 0; g < n_groups; g++) {
+                const float scale = s[g], zero = z[g];
+                const f32x16 table = (iota - zero) * scale;
+                const int start = g * group_bytes, end = start + group_bytes;
+                for (int j = start; j < end; j += 16) {
+                    u8x16 b;
+                    __builtin_memcpy(&b, row + j, 16);
+                    /* dequantize the 16-byte chunk once ... */
+                    const f32x16 we = dequant(__builtin_convertvector(b & 0x0F, i32x16), table, zero, scale);
+                    const f32x16 wo = dequant(__builtin_convertvector(b >> 4, i32x16), table, zero, scale);
+                    /* ... and use it for every token */
+                    for (int t = 0; t < n_tokens; t++) {
+                        const size_t off = (size_t)t * row_bytes + j;
+                        acc[t] += we * load_f32x16(x_even + off) + wo * load_f32x16(x_odd + off);
+                    }
+                }
+            }
+            for (int t = 0; t < n_tokens; t++) y[(size_t)t * n_out + o] = reduce16(acc[t]);
+        }
+        free(acc);
+    }
+    free(x_even);
+    free(x_odd);
+}
+"""'''),
+}
+
+
+# Second blind pass (issue 13): written from the student notebook as rewritten, by a helper who saw
+# nothing else. It replaces the first pass for these answers; the first-pass answers stay in
+# BLIND_SUPERSEDED for the record (written against the old text, not graded).
+BLIND_SUPERSEDED = {gid: BLIND[gid] for gid in ('quantize_int4', 'gemv_threads_source', 'gemv_all_source', 'gemm_all_source') if gid in BLIND}
+BLIND.update({
+    'quantize_int4': (
+        "second pass on the rewritten text (Lab 4's quantizer, every clamp written): range clamped before dividing, zero point an integer code in [0, 15], torch.round; raises ValueError on non-2-D input and group_size <= 0; nothing else open",
+        'def quantize_int4(w: torch.Tensor, group_size: int = 64):\n    if w.dim() != 2:\n        raise ValueError(f"expected a 2-D weight (out_features, in_features), got shape {tuple(w.shape)}")\n    n_out, n_in = w.shape\n    if group_size <= 0 or n_in % group_size != 0:\n        raise ValueError(f"group_size {group_size} does not divide the row length {n_in}")\n    max_int = 2 ** 4 - 1\n    groups = w.detach().float().reshape(n_out, n_in // group_size, group_size)\n    max_val = groups.amax(dim=-1, keepdim=True)\n    min_val = groups.amin(dim=-1, keepdim=True)\n    scales = (max_val - min_val).clamp(min=1e-5) / max_int           # clamp the range, then divide\n    zeros = torch.clamp(-torch.round(min_val / scales), 0, max_int)  # an integer code 0..15\n    q = torch.clamp(torch.round(groups / scales) + zeros, 0, max_int)\n    return (q.to(torch.uint8).reshape(n_out, n_in),\n            scales.squeeze(-1).contiguous(), zeros.squeeze(-1).contiguous())'),
+    'gemv_threads_source': (
+        'second pass on the rewritten text (rows split, result equal to one thread bit for bit): every written variable declared inside the row loop, schedule(static) chosen (the text does not fix it); passes the race check',
+        'def gemv_threads_source() -> str:\n    # the reference kernel with the output rows split across threads; every variable a thread writes\n    # (acc, q, g, b) is declared inside the row loop, so it is private to that thread\n    return HEADER + r"""\nvoid gemv_w4(const uint8_t *w, const float *scales, const float *zeros, const float *x, float *y,\n             int n_out, int n_in, int group_size) {\n    const int n_groups = n_in / group_size;\n    #pragma omp parallel for schedule(static)\n    for (int o = 0; o < n_out; o++) {\n        const uint8_t *row = w + (size_t)o * (size_t)(n_in / 2);\n        const float *s = scales + (size_t)o * n_groups, *z = zeros + (size_t)o * n_groups;\n        float acc = 0.0f;\n        for (int i = 0; i < n_in; i++) {\n            uint8_t b = row[i / 2];\n            int q = (i % 2 == 0) ? (b & 0x0F) : (b >> 4);\n            int g = i / group_size;\n            acc += ((float)q - z[g]) * s[g] * x[i];\n        }\n        y[o] = acc;\n    }\n}\n"""'),
+    'gemv_all_source': (
+        'second pass on the rewritten text (a 32-weight group is one chunk, unaligned loads with __builtin_memcpy): reduces once per row; returns without writing y if malloc fails (the text says nothing about it)',
+        'def gemv_all_source() -> str:\n    return HEADER + r"""\ntypedef uint8_t u8x16 __attribute__((vector_size(16)));\ntypedef float   f32x16 __attribute__((vector_size(64)));\ntypedef int32_t i32x16 __attribute__((vector_size(64)));\n\nstatic inline f32x16 dequant(i32x16 codes, f32x16 table, float zero, float scale) {\n#if defined(__GNUC__) && !defined(__clang__)\n    (void)zero; (void)scale;\n    return __builtin_shuffle(table, codes);\n#else\n    (void)table;\n    return (__builtin_convertvector(codes, f32x16) - zero) * scale;\n#endif\n}\n\nstatic inline f32x16 load16(const float *p) {   /* an unaligned load of 16 floats */\n    f32x16 v;\n    __builtin_memcpy(&v, p, sizeof v);\n    return v;\n}\n\nvoid gemv_w4(const uint8_t *w, const float *scales, const float *zeros, const float *x, float *y,\n             int n_out, int n_in, int group_size) {\n    const int n_groups = n_in / group_size, half = group_size / 2, n_bytes = n_in / 2;\n    /* de-interleave x once per call: xe[j] = x[2j] (low nibbles), xo[j] = x[2j+1] (high nibbles) */\n    float *xe = malloc(sizeof(float) * (size_t)(n_bytes > 0 ? n_bytes : 1));\n    float *xo = malloc(sizeof(float) * (size_t)(n_bytes > 0 ? n_bytes : 1));\n    if (!xe || !xo) { free(xe); free(xo); return; }\n    for (int j = 0; j < n_bytes; j++) { xe[j] = x[2 * j]; xo[j] = x[2 * j + 1]; }\n    const f32x16 iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};\n\n    #pragma omp parallel for schedule(static)\n    for (int o = 0; o < n_out; o++) {\n        const uint8_t *row = w + (size_t)o * (size_t)n_bytes;\n        const float *s = scales + (size_t)o * n_groups, *z = zeros + (size_t)o * n_groups;\n        f32x16 acc0 = {0}, acc1 = {0};\n        for (int g = 0; g < n_groups; g++) {\n            const float scale = s[g], zero = z[g];\n            const f32x16 table = (iota - zero) * scale;          /* the group\'s 16 weight values */\n            const int start = g * half, end = start + half;\n            int j = start;\n            for (; j + 32 <= end; j += 32) {                      /* two 16-byte chunks */\n                u8x16 b0, b1;\n                __builtin_memcpy(&b0, row + j, 16);\n                __builtin_memcpy(&b1, row + j + 16, 16);\n                f32x16 we0 = dequant(__builtin_convertvector(b0 & 0x0F, i32x16), table, zero, scale);\n                f32x16 wo0 = dequant(__builtin_convertvector(b0 >> 4, i32x16), table, zero, scale);\n                f32x16 we1 = dequant(__builtin_convertvector(b1 & 0x0F, i32x16), table, zero, scale);\n                f32x16 wo1 = dequant(__builtin_convertvector(b1 >> 4, i32x16), table, zero, scale);\n                acc0 += we0 * load16(xe + j) + wo0 * load16(xo + j);\n                acc1 += we1 * load16(xe + j + 16) + wo1 * load16(xo + j + 16);\n            }\n            if (j < end) {                                        /* a group of 32 weights: one chunk */\n                u8x16 b0;\n                __builtin_memcpy(&b0, row + j, 16);\n                f32x16 we0 = dequant(__builtin_convertvector(b0 & 0x0F, i32x16), table, zero, scale);\n                f32x16 wo0 = dequant(__builtin_convertvector(b0 >> 4, i32x16), table, zero, scale);\n                acc0 += we0 * load16(xe + j) + wo0 * load16(xo + j);\n            }\n        }\n        f32x16 acc = acc0 + acc1;\n        float total = 0.0f;\n        for (int k = 0; k < 16; k++) total += acc[k];\n        y[o] = total;\n    }\n    free(xe);\n    free(xo);\n}\n"""'),
+    'gemm_all_source': (
+        'second pass on the rewritten text (per-thread accumulators): aligned_alloc per thread, one chunk per iteration, each chunk dequantized once for all tokens; n_tokens <= 0 returns at once',
+        'def gemm_all_source() -> str:\n    return HEADER + r"""\ntypedef uint8_t u8x16 __attribute__((vector_size(16)));\ntypedef float   f32x16 __attribute__((vector_size(64)));\ntypedef int32_t i32x16 __attribute__((vector_size(64)));\n\nstatic inline f32x16 dequant(i32x16 codes, f32x16 table, float zero, float scale) {\n#if defined(__GNUC__) && !defined(__clang__)\n    (void)zero; (void)scale;\n    return __builtin_shuffle(table, codes);\n#else\n    (void)table;\n    return (__builtin_convertvector(codes, f32x16) - zero) * scale;\n#endif\n}\n\nstatic inline f32x16 load16(const float *p) {   /* an unaligned load of 16 floats */\n    f32x16 v;\n    __builtin_memcpy(&v, p, sizeof v);\n    return v;\n}\n\nvoid gemm_w4(const uint8_t *w, const float *scales, const float *zeros, const float *x, float *y,\n             int n_tokens, int n_out, int n_in, int group_size) {\n    if (n_tokens <= 0 || n_out <= 0) return;\n    const int n_groups = n_in / group_size, half = group_size / 2, n_bytes = n_in / 2;\n    /* de-interleave every token\'s x once: xe[t][j] = x[t][2j], xo[t][j] = x[t][2j+1] */\n    size_t n_x = (size_t)n_tokens * (size_t)(n_bytes > 0 ? n_bytes : 1);\n    float *xe = malloc(sizeof(float) * n_x), *xo = malloc(sizeof(float) * n_x);\n    if (!xe || !xo) { free(xe); free(xo); return; }\n    for (int t = 0; t < n_tokens; t++)\n        for (int j = 0; j < n_bytes; j++) {\n            xe[(size_t)t * n_bytes + j] = x[(size_t)t * n_in + 2 * j];\n            xo[(size_t)t * n_bytes + j] = x[(size_t)t * n_in + 2 * j + 1];\n        }\n    const f32x16 iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};\n\n    #pragma omp parallel\n    {\n        /* one vector accumulator per token, private to this thread */\n        f32x16 *acc = aligned_alloc(64, sizeof(f32x16) * (size_t)n_tokens);\n        #pragma omp for schedule(static)\n        for (int o = 0; o < n_out; o++) {\n            if (!acc) continue;\n            const uint8_t *row = w + (size_t)o * (size_t)n_bytes;\n            const float *s = scales + (size_t)o * n_groups, *z = zeros + (size_t)o * n_groups;\n            for (int t = 0; t < n_tokens; t++) acc[t] = (f32x16){0};\n            for (int g = 0; g < n_groups; g++) {\n                const float scale = s[g], zero = z[g];\n                const f32x16 table = (iota - zero) * scale;\n                for (int j = g * half; j < (g + 1) * half; j += 16) {\n                    u8x16 b;\n                    __builtin_memcpy(&b, row + j, 16);\n                    /* dequantize the chunk once, use it for every token */\n                    const f32x16 we = dequant(__builtin_convertvector(b & 0x0F, i32x16), table, zero, scale);\n                    const f32x16 wo = dequant(__builtin_convertvector(b >> 4, i32x16), table, zero, scale);\n                    for (int t = 0; t < n_tokens; t++) {\n                        const float *xet = xe + (size_t)t * n_bytes + j, *xot = xo + (size_t)t * n_bytes + j;\n                        acc[t] += we * load16(xet) + wo * load16(xot);\n                    }\n                }\n            }\n            for (int t = 0; t < n_tokens; t++) {\n                float total = 0.0f;\n                for (int k = 0; k < 16; k++) total += acc[t][k];\n                y[(size_t)t * n_out + o] = total;\n            }\n        }\n        free(acc);\n    }\n    free(xe);\n    free(xo);\n}\n"""'),
+})
