@@ -134,6 +134,27 @@ def plot_bars(values: dict, ylabel: str, title: str = ""):
     return fig
 
 
+def plot_accuracy_vs_size(points: dict, reference: str | None = None, title: str = ""):
+    """Accuracy against model size, one labelled marker per model: ``{"fp32": (1.10, 94.6), ...}``
+    with sizes in MiB (log scale) and accuracies in %. ``reference`` (a key) draws its accuracy as a
+    dashed line, so the drop of every other model can be read off."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for i, (name, (size, accuracy)) in enumerate(points.items()):
+        ax.scatter([size], [accuracy], color=plt.cm.tab10(i % 10), zorder=3)
+        # alternate the labels above and below their markers: neighbours (before / after QAT) overlap less
+        ax.annotate(name, (size, accuracy), textcoords="offset points", xytext=(5, 4 if i % 2 == 0 else -11),
+                    fontsize=8)
+    if reference is not None:
+        ax.axhline(points[reference][1], color="gray", linestyle="--", linewidth=0.8, zorder=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("model size (MiB, log scale)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 def plot_roofline(points: list[dict], bandwidth_gbs: float, peak_gops: float, title: str = "Roofline"):
     """A log-log roofline: attainable GOP/s = min(``peak_gops``, intensity x ``bandwidth_gbs``), and each
     kernel a point. ``points``: dicts with ``label``, ``intensity`` (operations per byte), ``gops`` and

@@ -61,6 +61,15 @@ def test_matrices_coloured_by_value_count_distinct_values():
         plots.plot_matrices({"a": torch.zeros(2, 2)}, colour_by="sign")
 
 
+def test_accuracy_vs_size_one_labelled_marker_per_model():
+    fig = plots.plot_accuracy_vs_size({"fp32": (1.1, 94.5), "int8": (0.28, 94.4), "2-bit": (0.07, 93.5)},
+                                      reference="fp32")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.texts] == ["fp32", "int8", "2-bit"]
+    assert len(ax.collections) == 3 and ax.get_xscale() == "log"
+    assert ax.lines[0].get_ydata()[0] == 94.5  # the reference's dashed line
+
+
 def test_roofline_has_both_roofs_and_every_point():
     points = [{"label": "a", "intensity": 3.2, "gops": 1.0}, {"label": "b", "intensity": 3.2, "gops": 40.0},
               {"label": "c", "intensity": 50, "gops": 200.0, "filled": False}]
