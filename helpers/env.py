@@ -8,6 +8,11 @@ Profiles (``LABS_PROFILE``):
   minutes on a 2-core CPU. It is forced whenever nbgrader executes a notebook
   (``NBGRADER_EXECUTION`` is set), and CI uses it. It never changes what a graded
   function must compute.
+
+Under nbgrader (autograding, or the Validate button) the fast profile is trimmed further by
+:data:`GRADING_CAPS`: the graded tests bring their own small inputs, so the ungraded heavy cells
+(fine-tuning, sensitivity scans, evaluations, LLM calibration) need only run, and a class's batch
+autograde runs every student's notebook.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ PROFILES = ("fast", "full")
 
 def get_profile() -> str:
     """Return ``"fast"`` or ``"full"`` (see the module docstring)."""
-    if os.environ.get("NBGRADER_EXECUTION"):
+    if under_nbgrader():
         return "fast"
     profile = os.environ.get("LABS_PROFILE", "full").strip().lower()
     if profile not in PROFILES:
@@ -40,6 +45,27 @@ def by_profile(fast, full):
 
 def is_fast() -> bool:
     return get_profile() == "fast"
+
+
+def under_nbgrader() -> bool:
+    """nbgrader is executing this notebook (autograding, or the Validate button)."""
+    return bool(os.environ.get("NBGRADER_EXECUTION"))
+
+
+# How far nbgrader trims the fast profile's ungraded work (the helpers that read each cap say so):
+GRADING_CAPS = {
+    "test_images": 256,  # helpers.data.get_dataloaders: the test split's first images (of 1,000)
+    "train_steps": 2,    # helpers.train.fine_tune: batches per epoch (the fast profile runs 8)
+    "llm_windows": 1,    # helpers.llm.token_windows: windows of evaluation or calibration text (fast: 2)
+}
+
+
+def grading_cap(name: str, value):
+    """``value`` capped at ``GRADING_CAPS[name]`` under nbgrader (``None``, no limit, becomes the cap);
+    ``value`` unchanged otherwise."""
+    if not under_nbgrader():
+        return value
+    return GRADING_CAPS[name] if value is None else min(value, GRADING_CAPS[name])
 
 
 def in_colab() -> bool:
@@ -90,7 +116,7 @@ def cache_dir(create: bool = True) -> Path:
 
 def show_progress() -> bool:
     """Progress bars are off while nbgrader executes (keeps graded output clean) or if LABS_PROGRESS=0."""
-    if os.environ.get("NBGRADER_EXECUTION"):
+    if under_nbgrader():
         return False
     return os.environ.get("LABS_PROGRESS", "1") != "0"
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .env import LLM_CACHE, cache_dir, show_progress
+from .env import LLM_CACHE, cache_dir, grading_cap, show_progress
 from .install_check import pip_install, requirement
 
 DEFAULT_LLM = "smollm2-135m-instruct"
@@ -180,7 +180,9 @@ def tokenize(tokenizer, text: str) -> torch.Tensor:
 
 def token_windows(ids: torch.Tensor, n_windows: int, seq_len: int, spread: bool = False) -> torch.Tensor:
     """``(n_windows, seq_len)`` windows of ``ids``: consecutive from the start, or evenly ``spread``
-    over the whole text (used for calibration sets)."""
+    over the whole text (used for calibration sets). Under nbgrader at most
+    ``GRADING_CAPS["llm_windows"]`` windows (:func:`helpers.env.grading_cap`)."""
+    n_windows = grading_cap("llm_windows", n_windows)
     if ids.dim() != 1:
         raise ValueError(f"ids must be 1-D token ids, got shape {tuple(ids.shape)}")
     need = n_windows * seq_len

@@ -33,6 +33,17 @@ def test_nbgrader_forces_fast(monkeypatch):
     assert env.show_progress() is False  # no progress bars on stderr while grading
 
 
+def test_grading_caps_apply_only_under_nbgrader(monkeypatch):
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    assert env.grading_cap("train_steps", 8) == 8 and env.grading_cap("train_steps", None) is None
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    cap = env.GRADING_CAPS["train_steps"]
+    assert env.grading_cap("train_steps", 8) == cap and env.grading_cap("train_steps", None) == cap
+    assert env.grading_cap("train_steps", 1) == 1  # a cap never raises a value
+    with pytest.raises(KeyError):
+        env.grading_cap("epochs", 3)
+
+
 def test_bad_profile_says_what_to_do(monkeypatch):
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
     monkeypatch.setenv("LABS_PROFILE", "fastest")

