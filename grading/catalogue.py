@@ -1,8 +1,8 @@
 """A lab's mistake catalogue (``tests/mutants/<lab>.py``) as one typed record, and turned into submissions
 for one batch autograde: the reference, the untouched notebook, the catalogue's differently written, blind
-and warning answers, a tampered notebook, crashing native code and its mutants grouped into as few rounds
-as possible. Used by the grading tests (``tests/test_grading.py``, ``tests/test_registry.py``) and
-``benchmarks/grading.py``.
+and warning answers (the alternatives' notebook also tampered with), crashing native code and its mutants
+grouped into as few rounds as possible. Used by the grading tests (``tests/test_grading.py``,
+``tests/test_registry.py``) and ``benchmarks/grading.py``.
 
 A catalogue is a module of upper-case constants (see :class:`Catalogue` for what each holds). They become
 the fields of a :class:`Catalogue`, under the same names, so that a misspelt constant (``ALTERNATIVE``) is
@@ -173,22 +173,22 @@ def _edited(source: str, edits) -> str:
 
 def catalogue_submissions(course: Course, catalogue, rounds, delete_test: str, edit_test: str) -> dict:
     """Every kind of submission for one batch autograde: the reference, the untouched student notebook,
-    the catalogue's alternatives, a tampered notebook (``delete_test`` removed, ``edit_test`` emptied and
-    given 100 points), the catalogue's ``CRASHES`` in one notebook (``crashes``) and one notebook per
-    mutant round (``mutants<i>``)."""
+    the catalogue's alternatives, tampered (``delete_test`` removed, ``edit_test`` emptied and given 100
+    points: both must be put back and graded; the alternatives' notebook carries the tampering, one
+    notebook fewer to run, since restored tests give it the reference's scores), the catalogue's
+    ``CRASHES`` in one notebook (``crashes``) and one notebook per mutant round (``mutants<i>``)."""
     solutions = course.solution_sources()
     submissions = {
         "reference": course.submission(),
         "blank": course.submission(blank=True),
         **full_marks_submissions(course, catalogue),
     }
-    tampered = course.submission()
+    tampered = submissions["alternative"]
     tampered.cells = [c for c in tampered.cells if c.metadata.get("nbgrader", {}).get("grade_id") != delete_test]
     for c in tampered.cells:
         if c.metadata.get("nbgrader", {}).get("grade_id") == edit_test:
             c.source = "pass"
             c.metadata["nbgrader"]["points"] = 100
-    submissions["tampered"] = tampered
     if getattr(catalogue, "CRASHES", None):  # native code that crashes or hangs: costs only its question
         submissions["crashes"] = course.submission({gid: _edited(solutions[gid], edits)
                                                     for gid, (_, edits) in catalogue.CRASHES.items()})
