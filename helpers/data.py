@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .assets import fetch
-from .env import cache_dir, grading_cap, is_fast
+from .env import cache_dir, is_fast
 from .install_check import pip_install
 
 # per-channel mean / std of the training images (pixel values scaled to [0, 1])
@@ -132,13 +132,8 @@ def get_datasets(dataset: str = "fashion-mnist", subset: bool | None = None, aug
 
 def get_dataloaders(dataset: str = "fashion-mnist", batch_size: int = 128, subset: bool | None = None,
                     augment: bool = True, num_workers: int = 0, seed: int = 0):
-    """``{"train": DataLoader, "test": DataLoader}`` (train shuffled with a seeded generator). Under
-    nbgrader the test split keeps its first ``GRADING_CAPS["test_images"]`` images
-    (:func:`helpers.env.grading_cap`)."""
+    """``{"train": DataLoader, "test": DataLoader}`` (train shuffled with a seeded generator)."""
     datasets = get_datasets(dataset, subset, augment)
-    test = datasets["test"]
-    keep = grading_cap("test_images", len(test.labels))
-    test.images, test.labels = test.images[:keep], test.labels[:keep]
     generator = torch.Generator().manual_seed(seed)
     return {
         split: DataLoader(ds, batch_size=batch_size if split == "train" else 2 * batch_size,

@@ -11,7 +11,7 @@ Profiles (``LABS_PROFILE``):
 
 Under nbgrader (autograding, or the Validate button) the fast profile is trimmed further by
 :data:`GRADING_CAPS`: the graded tests bring their own small inputs, so the ungraded heavy cells
-(fine-tuning, sensitivity scans, evaluations, LLM calibration) need only run, and a class's batch
+(fine-tuning, sensitivity scans, LLM evaluation and calibration) need only run, and a class's batch
 autograde runs every student's notebook.
 """
 
@@ -54,7 +54,7 @@ def under_nbgrader() -> bool:
 
 # How far nbgrader trims the fast profile's ungraded work (the helpers that read each cap say so):
 GRADING_CAPS = {
-    "test_images": 256,  # helpers.data.get_dataloaders: the test split's first images (of 1,000)
+    "scan_images": 256,  # helpers.pruning.sensitivity_scan: the first test images (of the fast 1,000)
     "train_steps": 2,    # helpers.train.fine_tune: batches per epoch (the fast profile runs 8)
     "llm_windows": 1,    # helpers.llm.token_windows: windows of evaluation or calibration text (fast: 2)
 }

@@ -68,6 +68,24 @@ def test_sensitivity_scan_restores_weights_and_calls_prune_fn():
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
+def test_sensitivity_scan_under_nbgrader_measures_the_first_images(monkeypatch):
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from helpers.env import GRADING_CAPS
+    from helpers.train import evaluate
+
+    model = random_vgg((4, "M", 8))
+    g = torch.Generator().manual_seed(0)
+    n = GRADING_CAPS["scan_images"]
+    data = TensorDataset(torch.randn(2 * n, 1, 8, 8, generator=g), torch.randint(0, 10, (2 * n,), generator=g))
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    result = sensitivity_scan(model, DataLoader(data, batch_size=64), lambda t, s: t.mul_(0), [0.5],
+                              layer_names=["classifier.weight"])
+    model.classifier.weight.data.zero_()
+    first = DataLoader(TensorDataset(*data[:n]), batch_size=64)
+    assert result["classifier.weight"] == [evaluate(model, first)]
+
+
 def test_sensitivity_scan_rejects_unknown_layers(model):
     with pytest.raises(ValueError, match="not a prunable weight"):
         sensitivity_scan(model, [], _zero_smallest, [0.5], layer_names=["backbone.bn0.weight"])
