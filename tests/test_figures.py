@@ -31,14 +31,7 @@ def test_the_plotting_helpers_are_found():
     assert len(PLOTTERS) >= 3 and "plot_weight_distribution" in PLOTTERS
 
 
-# Lab 3's stored outputs have no images (found by this test; the fix, benchmarks/common.py forcing the inline
-# backend, needs a full-profile rerun of Lab 3, which waits with branch lab3-trust): expected to fail until then.
-PENDING_RERUN = {"lab3_nas"}
-
-
-@pytest.mark.parametrize("lab", [pytest.param(lab, marks=pytest.mark.xfail(strict=True,
-                                                                           reason="full-profile rerun pending"))
-                                 if lab in PENDING_RERUN else lab for lab in LABS])
+@pytest.mark.parametrize("lab", LABS)
 def test_every_shown_figure_is_stored(lab):
     nb = nbformat.read(REPO / "solutions" / lab / f"{lab}.ipynb", as_version=4)
     missing = [c.get("id") or c.source.splitlines()[0] for c, images in figure_cells(nb) if images == 0]
