@@ -20,6 +20,12 @@ from pathlib import Path
 import nbformat
 from common import REPO, machine, print_table, write_json
 
+sys.path.insert(0, str(REPO))  # grading/ (reference_cells)
+from grading.labs import reference_cells  # noqa: E402
+
+SETUP_CELLS = ("13ea5862",)      # imports, images, SEARCH and the other settings
+PREDICTOR_CELLS = ("3da90e03",)  # the accuracy predictor trained on the table (its figure drawn off-screen)
+TIER_CELLS = ("58925e65",)       # MAIN_CONSTRAINT, MAIN_TARGET, ...
 GRADED = ("peak_memory", "efficiency_predictor", "accuracy_predictor", "train_predictor", "random_searcher",
           "mutate_sample", "crossover_sample", "evolution_search")
 
@@ -28,21 +34,18 @@ def load_reference(profile: str) -> dict:
     """Execute the notebook cells a search needs; return their namespace."""
     os.environ.update(LABS_PROFILE=profile, LABS_PROGRESS="0", MPLBACKEND="Agg")
     os.environ.pop("LABS_RESULTS_JSON", None)
-    cells = [c for c in nbformat.read(REPO / "solutions/lab3_nas/lab3_nas.ipynb", as_version=4).cells
-             if c.cell_type == "code"]
-
-    def cell(predicate):
-        matches = [c.source for c in cells if predicate(c)]
-        if len(matches) != 1:
-            raise SystemExit("the Lab 3 reference notebook changed: update benchmarks/lab3_search_budget.py")
-        return matches[0]
-
-    sources = [cell(lambda c: "nas_images()" in c.source and "SEARCH = " in c.source),
-               "supernet = load_supernet()\ntable_archs, table_accuracy, table_meta = load_arch_table()\n"
-               "encoder = ArchEncoder()"]
-    sources += [cell(lambda c, g=g: c.metadata.get("nbgrader", {}).get("grade_id") == g) for g in GRADED]
-    sources += [cell(lambda c: c.source.startswith("x_table, y_table")).split("\nfig, axes")[0],
-                cell(lambda c: c.source.startswith("MAIN_CONSTRAINT, MAIN_TARGET"))]
+    # the reference notebook's cells, by id: its imports and settings, the graded answers (by grade id),
+    # the predictor's training, the two tiers' constraints
+    nb = nbformat.read(REPO / "solutions/lab3_nas/lab3_nas.ipynb", as_version=4)
+    by_grade_id = {c.metadata["nbgrader"]["grade_id"]: c.get("id") for c in nb.cells
+                   if c.metadata.get("nbgrader", {}).get("grade_id")}
+    missing = [g for g in GRADED if g not in by_grade_id]
+    if missing:
+        raise SystemExit(f"the Lab 3 reference notebook has no graded answer {missing}: update GRADED")
+    setup, answers, predictor, tiers = (reference_cells("lab3_nas", ids) for ids in
+                                        (SETUP_CELLS, [by_grade_id[g] for g in GRADED], PREDICTOR_CELLS, TIER_CELLS))
+    sources = setup + ["supernet = load_supernet()\ntable_archs, table_accuracy, table_meta = load_arch_table()\n"
+                       "encoder = ArchEncoder()"] + answers + predictor + tiers
     namespace = {}
     for source in sources:
         exec(compile(source, "lab3_nas.ipynb", "exec"), namespace)
