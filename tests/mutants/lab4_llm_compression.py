@@ -432,8 +432,6 @@ def auto_clip_layer(w, input_feat, n_bit, q_group_size, n_grid=20, max_shrink=0.
     return best_max.to(w.dtype)
 '''),
 }
-# blind answers written against a text that has since changed so that they no longer follow it: kept
-# above as written, left out of the must-keep-full-marks submission (their deviations are mutants)
 
 
 # Second blind pass (issue 13): written from the student notebook as rewritten, by a helper who saw
