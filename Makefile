@@ -1,7 +1,7 @@
 # Efficient Deep Learning labs — every target sets up what it needs and can be re-run.
 #
 #   make lab      # create .venv, install, check assets, open JupyterLab on labs/
-#   make test     # the same setup, then the whole test suite (offline, fast profile)
+#   make test     # the same setup, then ruff and the whole test suite (offline, fast profile)
 #
 # Variables: PYTHON (interpreter for the venv), VENV (its folder), JUPYTER_ARGS (extra options
 # for `jupyter lab`, e.g. JUPYTER_ARGS="--no-browser --port 8899"), PYTEST_ARGS, PYTEST_WORKERS (pytest-xdist
@@ -49,9 +49,10 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: setup  ## open JupyterLab on labs/
 	$(BIN)/jupyter lab labs/ $(ALLOW_ROOT) $(JUPYTER_ARGS)
 
-# The README's test command: unit tests, nbgrader pipeline (release, leaks, autograde, mutants),
-# the JupyterLab server, and every solution notebook under nbval — all in the fast profile.
-test: setup  ## the whole test suite (the README's test command)
+# The README's test command (and CI's, .ci/run): ruff first (`make lint`, seconds), then unit tests, nbgrader
+# pipeline (release, leaks, autograde, mutants), the JupyterLab server, and every solution notebook under
+# nbval — all in the fast profile.
+test: setup lint  ## ruff and the whole test suite (the README's test command)
 	LABS_PROFILE=fast MPLBACKEND=Agg $(BIN)/python -m pytest tests solutions --nbval-lax --nbval-current-env \
 		-n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
@@ -71,13 +72,16 @@ grade: setup  ## autograde SUBMISSIONS=folder-or-zip (see INSTRUCTORS.md)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder-or-zip [GRADE_ARGS='--roster roster.csv']"; exit 2; }
 	$(BIN)/python -m grading "$(SUBMISSIONS)" $(GRADE_ARGS)
 
-# Re-run the benchmarks in the full profile and refresh benchmarks/results/ and the solutions' outputs.
+# The labs, as grading/labs.py finds them: every folder solutions/<lab>/ holding <lab>.ipynb.
+LABS := $(sort $(foreach lab,$(notdir $(wildcard solutions/*)),$(if $(wildcard solutions/$(lab)/$(lab).ipynb),$(lab))))
+
+# Re-run the benchmarks in the full profile and refresh benchmarks/results/ and the solutions' outputs
+# (benchmarks/<lab>.py for every lab; tests/test_registry.py checks that each lab has one).
 benchmarks: setup  ## full-profile benchmarks: results JSON + solutions' outputs
-	$(BIN)/python benchmarks/lab1_pruning.py --profile full --json benchmarks/results/lab1_pruning.json --update-solution
-	$(BIN)/python benchmarks/lab2_quantization.py --profile full --json benchmarks/results/lab2_quantization.json --update-solution
-	$(BIN)/python benchmarks/lab3_nas.py --profile full --json benchmarks/results/lab3_nas.json --update-solution
-	$(BIN)/python benchmarks/lab4_llm_compression.py --profile full --json benchmarks/results/lab4_llm_compression.json --update-solution
-	$(BIN)/python benchmarks/lab5_llm_deployment.py --profile full --json benchmarks/results/lab5_llm_deployment.json --update-solution
+	@for lab in $(LABS); do \
+		echo "$(BIN)/python benchmarks/$$lab.py --profile full --json benchmarks/results/$$lab.json --update-solution"; \
+		$(BIN)/python benchmarks/$$lab.py --profile full --json benchmarks/results/$$lab.json --update-solution || exit 1; \
+	done
 	$(BIN)/python benchmarks/grading.py --json benchmarks/results/grading.json
 
 # Rebuild the shipped dense checkpoint (about 25 minutes on a 2-core CPU).

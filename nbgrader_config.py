@@ -22,12 +22,23 @@ c.Execute.timeout = 120
 # A deleted or renamed test cell is put back from the source notebook and graded, not silently zeroed.
 c.OverwriteCells.add_missing_cells = True
 
+# The course's own preprocessors are in grading/feedback.py, next to this file. nbgrader's command line
+# puts its working folder on sys.path, a Jupyter server (the formgrader, the validate button) does not:
+# add this file's folder. A course folder holding a copy of this file (the grading workers', the tests')
+# gets the repository on PYTHONPATH instead (grading/tools.py).
+import os  # noqa: E402
+import sys  # noqa: E402
+
+_here = os.path.dirname(os.path.abspath(__file__))
+if _here not in sys.path:
+    sys.path.insert(0, _here)
+
 # Feedback shows which tests passed and their points, never the hidden tests' code (nor tracebacks,
-# which would print it): helpers.feedback.HideHiddenTests runs before the HTML export.
+# which would print it): grading.feedback.HideHiddenTests runs before the HTML export.
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import GetGrades  # noqa: E402
 
-from helpers.feedback import HideHiddenTests, WarningsDoNotFail  # noqa: E402
+from grading.feedback import HideHiddenTests, WarningsDoNotFail  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
 
@@ -43,10 +54,10 @@ c.Autograde.autograde_preprocessors = _steps[: _steps.index(Execute) + 1] + [War
 
 # The gradebook: <course>/gradebook.db unless NBGRADER_DB_URL says otherwise, e.g. one PostgreSQL
 # database shared by several graders (`python -m grading --db ...` sets it; see INSTRUCTORS.md).
-import os  # noqa: E402
-
 if os.environ.get("NBGRADER_DB_URL"):
     c.CourseDirectory.db_url = os.environ["NBGRADER_DB_URL"]
     # nbgrader's default course id "" has no row in the course table: SQLite does not mind (foreign
-    # keys off), PostgreSQL refuses every assignment. Name the course.
-    c.CourseDirectory.course_id = os.environ.get("NBGRADER_COURSE_ID", "efficient-dl-labs")
+    # keys off), PostgreSQL refuses every assignment. Name the course, as the graders do.
+    from grading.gradebook import course_id
+
+    c.CourseDirectory.course_id = course_id()

@@ -1,8 +1,10 @@
 """Grading at class scale: N fast-profile submissions of one real lab autograded by `python -m grading`
-with 1 worker and with every core, the hostile catalogue (tests/hostile/catalogue.py) on the synthetic
-lab, and the grades compared between the two runs (a lost or changed grade counts in lost_grades).
+with 1 worker and with every core, the hostile catalogue (grading/hostile.py) on the synthetic
+lab, the grades compared between the two runs (a lost or changed grade counts in lost_grades), and
+what one autograde of each lab's reference costs (``per_lab_seconds``: one nbgrader process, every core).
 
     python benchmarks/grading.py --json benchmarks/results/grading.json [--lab lab5_llm_deployment] [--n 40]
+    python benchmarks/grading.py --json benchmarks/results/grading.json --per-lab-only   # that entry alone
 
 The submissions mix the reference, the untouched notebook and the lab's catalogued mistakes
 (tests/mutants/<lab>.py). Throughput counts the autograding phase (the import of the submissions, the
@@ -12,7 +14,6 @@ lab's template and the reports are minutes-independent overheads, printed separa
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
@@ -22,15 +23,16 @@ from pathlib import Path
 
 from common import REPO, machine, print_table, write_json
 
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path.insert(0, str(REPO))  # grading/ (the course driver, the catalogues' submissions, the synthetic lab)
 
 import nbformat  # noqa: E402
-from grading_fixtures import release as release_synthetic  # noqa: E402
-from grading_fixtures import synthetic_lab  # noqa: E402
-from hostile.catalogue import CASES, LAB, build, check  # noqa: E402
-from nbgrader_harness import Course, catalogue_submissions, mutant_rounds  # noqa: E402
 
-from grading import cli, sandbox, worker  # noqa: E402
+from grading import catalogue, cli, sandbox, worker  # noqa: E402
+from grading.course import Course  # noqa: E402
+from grading.hostile import CASES, LAB, build, check  # noqa: E402
+from grading.labs import discover  # noqa: E402
+from grading.synthetic import release as release_synthetic  # noqa: E402
+from grading.synthetic import synthetic_lab  # noqa: E402
 
 ROWS = [
     ("throughput.sequential_per_min", ".2f", "", None),
@@ -40,6 +42,7 @@ ROWS = [
     ("hostile.total", "d", "", None),
     ("hostile.handled", "d", "= total", None),
     ("lost_grades", "d", "0", lambda v: v == 0),
+    *((f"per_lab_seconds.{lab}", ".1f", "<= 30 s", lambda v: v <= 30) for lab in discover()),
 ]
 
 
@@ -49,10 +52,10 @@ def class_of(lab: str, n: int, root: Path) -> Path:
     (root / "course-gen").mkdir()
     course = Course(root / "course-gen", lab)
     try:
-        catalogue = importlib.import_module(f"mutants.{lab}")
-        kinds = list(catalogue_submissions(course, catalogue, mutant_rounds(catalogue),
-                                           catalogue.TAMPER["delete"], catalogue.TAMPER["edit"]).values())
-    except ModuleNotFoundError:
+        mistakes = catalogue.load(lab)
+        kinds = list(catalogue.catalogue_submissions(course, mistakes, catalogue.mutant_rounds(mistakes),
+                                                     mistakes.TAMPER["delete"], mistakes.TAMPER["edit"]).values())
+    except FileNotFoundError:  # a lab without a catalogue yet (tests/test_registry.py fails): reference and blank
         kinds = [course.submission(), course.submission(blank=True)]
     folder = root / "class"
     for i in range(n):
@@ -82,6 +85,20 @@ def hostile(root: Path, workers: int) -> dict:
             "seconds": round(run.seconds, 1)}
 
 
+def per_lab_seconds(root: Path) -> dict:
+    """Seconds of one ``nbgrader autograde`` of each lab's reference submission (fast profile, every core:
+    what one student's notebook costs a grader, and the unit of the grading tests' batches)."""
+    out = {}
+    for lab in discover():
+        course = Course(root / lab, lab)
+        course.generate()  # the release, once per class: not part of one submission's cost
+        start = time.perf_counter()
+        scores = course.autograde({"reference": course.submission()})
+        out[lab] = round(time.perf_counter() - start, 1)
+        print(f"{lab}: one autograde {out[lab]:.1f} s ({sum(s for s, _ in scores['reference'].values()):g} points)")
+    return out
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--json", type=Path)
@@ -90,7 +107,14 @@ def main():
     p.add_argument("--workers", type=int, default=os.cpu_count())
     p.add_argument("--hostile-only", action="store_true",
                    help="rerun only the hostile catalogue and update its entry in the --json file")
+    p.add_argument("--per-lab-only", action="store_true",
+                   help="rerun only the per-lab autograde times and update their entry in the --json file")
     args = p.parse_args()
+    if args.per_lab_only:
+        results = json.loads(args.json.read_text())
+        with tempfile.TemporaryDirectory() as tmp:
+            results["per_lab_seconds"] = per_lab_seconds(Path(tmp))
+        return finish(results, args.json)
     if args.hostile_only:
         results = json.loads(args.json.read_text())
         with tempfile.TemporaryDirectory() as tmp:
@@ -113,6 +137,7 @@ def main():
         lost += len(set(par.stored) ^ set(seq.stored))
         failed = sorted({(r.student, r.reason) for r in seq.results + par.results if r.status != "graded"})
         host = hostile(root / "hostile", args.workers)
+        per_lab = per_lab_seconds(root / "per-lab")
     results = {
         "lab": args.lab, "submissions": args.n,
         "throughput": {"sequential_per_min": 60 * args.n / seq.seconds, "parallel_per_min": 60 * args.n / par.seconds,
@@ -121,6 +146,7 @@ def main():
         "speedup": seq.seconds / par.seconds,
         "hostile": host,
         "lost_grades": lost,
+        "per_lab_seconds": per_lab,
         "failed_submissions": [f"{s}: {r}" for s, r in failed],
         "sandbox": par.sandbox,
         "load_average": {"before": [round(x, 2) for x in load_before],

@@ -23,6 +23,8 @@ for _bits, _before, _after in ((8, 0.3, None), (4, None, 0.5), (2, None, 2.0)):
          (lambda v, t=_after: v <= t) if _after else None),
     ]
 ROWS += [
+    ("per_channel.bits4.size_mib", ".3f", "", None),
+    ("per_channel.bits4.accuracy", ".2f", "", None),
     ("int8.size_mib", ".3f", "", None),
     ("int8.accuracy", ".2f", "", None),
     ("int8.drop", ".2f", "<= 0.3 pt", lambda v: v <= 0.3),

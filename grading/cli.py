@@ -34,6 +34,7 @@ import nbformat
 
 from grading import audit, collect, gradebook, report, sandbox, worker
 from grading.labs import REPO, discover
+from helpers.env import LLM_CACHE, cache_dir
 
 
 @dataclass
@@ -57,12 +58,13 @@ def sandbox_config(course: Path, scratch: Path, inputs: list[Path]) -> worker.Sa
     home = Path.home()
     if str(home) != "/":
         hide.append(str(home))
-    llm_cache = Path(os.environ.get("LABS_CACHE", home / ".cache" / "efficient-dl-labs")) / "llm"
-    shared = [[str(llm_cache), "cache/llm"]] if llm_cache.is_dir() else []
+    llm_cache = cache_dir(create=False) / LLM_CACHE  # the converted model: lent read-only, not converted again
+    shared = [[str(llm_cache), f"{worker.KERNEL_CACHE}/{LLM_CACHE}"]] if llm_cache.is_dir() else []
     return worker.Sandbox(namespaces=ok, drop_user=os.geteuid() == 0, why=why, hide=hide, shared_ro=shared)
 
 
-def describe(box: worker.Sandbox, limits: worker.Limits) -> str:
+def describe_sandbox(box: worker.Sandbox, limits: worker.Limits) -> str:
+    """What the kernels get on this machine, in one line (printed at the start of a run and by --check-sandbox)."""
     parts = [f"memory {limits.memory_mb} MB", f"{limits.processes} processes", f"files <= {limits.file_mb} MB",
              f"{limits.wall_s:g} s per submission", "scrubbed environment"]
     if box.namespaces:
@@ -105,7 +107,7 @@ def grade(source: Path, course: Path, db_url: str | None = None, workers: int | 
         for s in subs:
             collect.place(s, course)
         box = sandbox_config(course, scratch, [Path(source).resolve()])
-        run.sandbox = describe(box, limits)
+        run.sandbox = describe_sandbox(box, limits)
         say(f"{len(subs)} submissions of {sorted({s.lab for s in subs})}, {workers} workers, "
             f"gradebook {gradebook.redact(db_url)}\nsandbox: {run.sandbox}")
         templates = {}
@@ -125,7 +127,7 @@ def grade(source: Path, course: Path, db_url: str | None = None, workers: int | 
             s.notes += [f"review: {f}" for f in audit.audit(nbformat.read(submitted, as_version=4), references)]
             slot = slots.get()
             try:
-                r = worker.grade(s.student, s.lab, submitted, templates[s.lab], scratch, box, limits, slot)
+                r = worker.grade_submission(s.student, s.lab, submitted, templates[s.lab], scratch, box, limits, slot)
             except Exception as exc:  # a broken submission must never stop the batch
                 r = worker.Result(s.student, s.lab, "failed", f"grader error: {type(exc).__name__}: {exc}")
             finally:
@@ -138,7 +140,7 @@ def grade(source: Path, course: Path, db_url: str | None = None, workers: int | 
             futures = [pool.submit(task, s) for s in subs]
             for n, fut in enumerate(as_completed(futures), start=1):
                 r = fut.result()
-                gradebook.record(r, db_url, course)  # the only writer
+                gradebook.store_result(r, db_url, course)  # the only writer
                 if r.workdir is not None:
                     shutil.rmtree(r.workdir, ignore_errors=True)
                 run.results.append(r)
@@ -196,7 +198,7 @@ def main(argv=None) -> int:
     limits = worker.Limits(wall_s=a.timeout, memory_mb=a.memory_mb, processes=a.processes)
     if a.check_sandbox:
         with tempfile.TemporaryDirectory() as tmp:
-            print(describe(sandbox_config(a.course.resolve(), Path(tmp), []), limits))
+            print(describe_sandbox(sandbox_config(a.course.resolve(), Path(tmp), []), limits))
         return 0
     if a.submissions is None or not a.submissions.exists():
         p.error(f"give a folder or zip of submissions (got {a.submissions})")

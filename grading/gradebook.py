@@ -21,7 +21,8 @@ import warnings
 from pathlib import Path
 from typing import NamedTuple
 
-from grading.worker import BIN, Result, base_env
+from grading.tools import BIN
+from grading.worker import Result, base_env
 
 
 class Score(NamedTuple):
@@ -52,9 +53,14 @@ def redact(url: str) -> str:
     return url
 
 
+# nbgrader's name for the course: the row of the gradebook's course table that every assignment belongs to
+COURSE_ID = "efficient-dl-labs"
+
+
 def course_id() -> str:
-    """The course id nbgrader_config.py gives nbgrader when the URL comes from NBGRADER_DB_URL."""
-    return os.environ.get("NBGRADER_COURSE_ID", "efficient-dl-labs")
+    """The course id (``NBGRADER_COURSE_ID`` overrides it) that the graders and nbgrader_config.py give nbgrader
+    when the gradebook is a URL."""
+    return os.environ.get("NBGRADER_COURSE_ID", COURSE_ID)
 
 
 def open_gradebook(db_url: str):
@@ -126,7 +132,7 @@ def _retrying(fn, tries: int = 5):
             time.sleep(0.2 * (attempt + 1))
 
 
-def record(result: Result, db_url: str, course: Path) -> None:
+def store_result(result: Result, db_url: str, course: Path) -> None:
     """Store one worker's result: its scores in the gradebook, its graded notebook in
     ``course/autograded/<student>/<lab>/``. A failed submission scores 0 on every autograded cell
     (written answers stay to be graded by hand)."""
@@ -196,7 +202,7 @@ def lost_grades(results: list[Result], stored: dict) -> list[str]:
 
 
 def generate_feedback(course: Path, lab: str, db_url: str, home: Path, student: str | None = None) -> None:
-    """nbgrader's own feedback (HTML), with helpers.feedback.HideHiddenTests from nbgrader_config.py."""
+    """nbgrader's own feedback (HTML), with grading.feedback.HideHiddenTests from nbgrader_config.py."""
     args = ["generate_feedback", lab, "--force"] + ([f"--student={student}"] if student else [])
     nbgrader(args, course, db_url, home)
 

@@ -20,6 +20,19 @@ def discover(solutions: Path = REPO / "solutions") -> list[str]:
     return labs
 
 
+def parts(lab: str, root: Path = REPO) -> dict[str, Path]:
+    """The files a lab consists of besides its README section (CONTRIBUTING.md; tests/test_registry.py
+    checks that every lab has them all)."""
+    return {"solution notebook": root / "solutions" / lab / f"{lab}.ipynb",
+            "mistake catalogue": root / "tests" / "mutants" / f"{lab}.py",
+            "benchmark": root / "benchmarks" / f"{lab}.py"}
+
+
+def readme_heading(lab: str) -> str:
+    """How the lab's section of README.md begins (``## Lab 1 ...``, its results in the full profile)."""
+    return f"## Lab {_number(lab)} "
+
+
 def _number(lab: str) -> str | None:
     m = re.match(r"lab(\d+)", lab, re.I)
     return m.group(1) if m else None
@@ -33,3 +46,18 @@ def match(text: str, labs: list[str]) -> str | None:
         numbers = set(re.findall(r"(?:^|_)lab_?(\d+)(?=_|$)", norm))
         found = {lab for lab in labs if _number(lab) in numbers}
     return found.pop() if len(found) == 1 else None
+
+
+def reference_cells(lab: str, ids, root: Path = REPO) -> list[str]:
+    """The sources of the reference notebook's cells with these ids, in that order: how tests and
+    benchmarks reuse a lab's given code (never by matching what a cell's source says). A missing id is
+    an error that says which file to update."""
+    import nbformat
+
+    nb = nbformat.read(root / "solutions" / lab / f"{lab}.ipynb", as_version=4)
+    by_id = {c.get("id"): c.source for c in nb.cells}
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise LookupError(f"{lab}: the reference notebook has no cell {', '.join(missing)}: a cell id changed; "
+                          "update the caller's list of ids")
+    return [by_id[i] for i in ids]

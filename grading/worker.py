@@ -14,7 +14,7 @@ so the private SQLite gradebook has exactly one writer and the run's real gradeb
 by a worker (nor its URL passed: the worker's environment is built from scratch). When the
 submission exceeds its wall-clock limit the whole session is killed; the kernel's PID namespace goes
 with it. The scores are read back from the private gradebook and returned as a :class:`Result`,
-which the single writer (:mod:`grading.gradebook`) records.
+which the single writer stores (:func:`grading.gradebook.store_result`).
 """
 
 from __future__ import annotations
@@ -31,13 +31,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grading.labs import REPO
+from grading.tools import BIN, path_with_bin
+from helpers.env import CACHE_VARIABLE
 
-BIN = Path(sys.executable).parent
 # the environment's own path, links resolved: the kernel sees only what is mounted back, by real path
 PREFIX = Path(os.path.realpath(sys.prefix))
 PYTHON = PREFIX / "bin" / Path(sys.executable).name
 SANDBOX = Path(__file__).resolve().with_name("sandbox.py")
 KERNEL = "edl-sandbox"
+KERNEL_CACHE = "cache"  # the kernel's cache folder (helpers.env.CACHE_VARIABLE), under its HOME
 
 
 @dataclass
@@ -89,7 +91,7 @@ def make_template(lab: str, scratch: Path, solutions: Path = REPO / "solutions")
 def base_env(home: Path) -> dict:
     """The environment of a worker's nbgrader: built from scratch, no secrets of the grader's."""
     home.mkdir(parents=True, exist_ok=True)
-    env = {"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}", "HOME": str(home),
+    env = {"PATH": path_with_bin(), "HOME": str(home),
            "LANG": os.environ.get("LANG", "C.UTF-8"), "PYTHONPATH": str(REPO), "MPLBACKEND": "Agg",
            "LABS_PROGRESS": "0", "JUPYTER_CONFIG_DIR": str(home / ".jupyter"),
            "JUPYTER_DATA_DIR": str(home / ".local-jupyter"), "PYTHONDONTWRITEBYTECODE": "1"}
@@ -98,11 +100,11 @@ def base_env(home: Path) -> dict:
 
 def kernel_policy(box: Sandbox, limits: Limits, slot: int, cwd: Path, sub: Path) -> dict:
     home, runtime, work = sub / "home", sub / "runtime", sub / "work"
-    for d in (home / "tmp", home / "cache", runtime, work):
+    for d in (home / "tmp", home / KERNEL_CACHE, runtime, work):
         d.mkdir(parents=True, exist_ok=True)
     threads = str(limits.threads)
     env = {"PATH": f"{PREFIX / 'bin'}:/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(home / "tmp"),
-           "LABS_CACHE": str(home / "cache"), "MPLCONFIGDIR": str(home / "tmp"), "PYTHONPATH": str(REPO),
+           CACHE_VARIABLE: str(home / KERNEL_CACHE), "MPLCONFIGDIR": str(home / "tmp"), "PYTHONPATH": str(REPO),
            "NBGRADER_EXECUTION": "autograde", "MPLBACKEND": "Agg", "LABS_PROGRESS": "0", "LANG": "C.UTF-8",
            "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONDONTWRITEBYTECODE": "1"}
@@ -135,8 +137,8 @@ def _failure(log: str) -> str:
     return lines[-1][:300] if lines else "nbgrader produced no output"
 
 
-def grade(student: str, lab: str, submitted: Path, template: Path, scratch: Path, box: Sandbox,
-          limits: Limits, slot: int = 0) -> Result:
+def grade_submission(student: str, lab: str, submitted: Path, template: Path, scratch: Path, box: Sandbox,
+                     limits: Limits, slot: int = 0) -> Result:
     """Autograde ``submitted`` (a notebook) for ``student`` in a private course built from ``template``."""
     start = time.time()
     sub = Path(tempfile.mkdtemp(prefix=f"{lab}-{student}-", dir=scratch))
@@ -181,11 +183,13 @@ def grade(student: str, lab: str, submitted: Path, template: Path, scratch: Path
         result.reason = f"nbgrader could not grade it: {_failure(log_text)}"
     else:
         result.status, result.notebook = "graded", notebook
-        result.grades, result.comments = read_scores(course / "gradebook.db", lab, student)
+        result.grades, result.comments = read_submission_scores(course / "gradebook.db", lab, student)
     return result
 
 
-def read_scores(db: Path, lab: str, student: str) -> tuple[dict, dict]:
+def read_submission_scores(db: Path, lab: str, student: str) -> tuple[dict, dict]:
+    """``(grades, comments)`` of one submission in a worker's private gradebook (the class's scores are
+    :func:`grading.gradebook.read_scores`)."""
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{db}") as gb:

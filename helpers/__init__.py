@@ -1,6 +1,7 @@
 """Infrastructure for the Efficient Deep Learning labs.
 
-Modules: ``env`` (profile, device, seeding, environment report), ``assets`` (verified files),
+Modules: ``env`` (profile, device, seeding, cache), ``install_check`` (the setup cells' environment
+report), ``assets`` (verified files),
 ``data`` (datasets, loaders), ``models`` (VGG family, checkpoints), ``train`` (loops),
 ``metrics`` (size, sparsity, MACs, latency), ``plots``, ``checks`` ([PASS]/[FAIL] self-checks),
 ``pruning`` (name validation, sensitivity scan), ``quantization`` (k-means in torch, BatchNorm

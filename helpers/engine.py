@@ -26,6 +26,8 @@ from typing import Callable, Iterator
 
 import torch
 
+from .install_check import pip_install
+
 # weight names, per decoder block, and where transformers / GGUF keep them
 BLOCK_WEIGHTS = {  # ours: (transformers suffix, GGUF name)
     "attn_norm": ("input_layernorm.weight", "attn_norm.weight"),
@@ -94,7 +96,7 @@ def load_gguf(path: str | Path, max_seq_len: int = 2048) -> tuple[Config, dict[s
         import gguf
         from gguf.quants import dequantize
     except ImportError:
-        raise ImportError("reading GGUF files needs the gguf package: pip install 'gguf>=0.10'") from None
+        raise ImportError("reading GGUF files needs the gguf package: " + pip_install("gguf")) from None
     reader = gguf.GGUFReader(str(path))
     meta = {name: field.contents() for name, field in reader.fields.items() if not name.startswith("tokenizer.")}
     arch = meta.get("general.architecture", "llama")

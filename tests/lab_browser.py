@@ -27,8 +27,9 @@ from pathlib import Path
 
 import pytest
 
+from grading.tools import BIN, path_with_bin, with_tools
+
 REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 CHROMIUM = Path(os.environ.get("LABS_CHROMIUM", "/usr/bin/chromium"))
 # where the browser tests keep their screenshots (CI can upload the folder)
 ARTIFACTS = Path(os.environ.get("LABS_TEST_ARTIFACTS", REPO / "test-artifacts"))
@@ -72,8 +73,7 @@ def jupyter_env(home: Path) -> dict:
         path.write_text(json.dumps(values))
     return dict(os.environ, JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_DATA_DIR=str(home / "data"),
                 JUPYTER_RUNTIME_DIR=str(home / "runtime"), JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
-                JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
-                PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+                JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"), PATH=path_with_bin())
 
 
 @contextmanager
@@ -93,6 +93,7 @@ def jupyterlab(tmp_path: Path, course_dir: Path | None = None, extra_args: tuple
     else:
         root = ["--allow-root"] if os.geteuid() == 0 else []
         cmd, cwd = [str(BIN / "jupyter"), "lab", *root, *args], course_dir
+        server_env = with_tools(server_env)  # the course's copy of nbgrader_config.py imports grading/
     log = open(tmp_path / "jupyterlab.log", "w")
     proc = subprocess.Popen(cmd, cwd=cwd, env=server_env, stdout=log, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)

@@ -8,6 +8,7 @@ import pytest
 
 from helpers import assets
 from helpers.assets import MANIFEST, Asset, AssetError, fetch
+from helpers.env import CACHE_VARIABLE
 
 
 def test_shipped_assets_verify():
@@ -32,7 +33,7 @@ def test_unknown_asset_lists_the_known_ones():
 @pytest.fixture
 def fake_asset(tmp_path, monkeypatch):
     """A manifest entry for a small file, with the cache in tmp_path and downloads faked."""
-    monkeypatch.setenv("LABS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv(CACHE_VARIABLE, str(tmp_path / "cache"))
     payload = b"weights" * 100
     asset = Asset(name="toy", sha256=hashlib.sha256(payload).hexdigest(), filename="toy.bin",
                   urls=("https://mirror-a.invalid/toy.bin", "https://mirror-b.invalid/toy.bin"),
@@ -93,7 +94,7 @@ def test_no_download_when_told(fake_asset):
 
 def test_system_path_with_gunzip_hash(tmp_path, monkeypatch):
     """Debian recompresses .gz files: the manifest hashes the decompressed bytes."""
-    monkeypatch.setenv("LABS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv(CACHE_VARIABLE, str(tmp_path / "cache"))
     raw = bytes(range(256)) * 10
     gz = tmp_path / "data.gz"
     with gzip.open(gz, "wb", compresslevel=1) as f:
@@ -109,7 +110,7 @@ def test_system_path_with_gunzip_hash(tmp_path, monkeypatch):
 
 
 def test_missing_shipped_checkpoint_says_how_to_rebuild(tmp_path, monkeypatch):
-    monkeypatch.setenv("LABS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv(CACHE_VARIABLE, str(tmp_path / "cache"))
     monkeypatch.setattr(assets, "SHIPPED", tmp_path / "empty")
     with pytest.raises(AssetError, match=r"(?s)vgg_fmnist.pt not found.*scripts/train_dense_vgg.py"):
         fetch("vgg_fmnist")

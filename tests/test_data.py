@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import data
+from helpers import data, env
 from helpers.assets import AssetError
 from helpers.data import DatasetError, ImageDataset, get_dataloaders, load_fashion_mnist, read_idx
 
@@ -98,6 +98,18 @@ def test_dataloaders_are_seeded():
     assert x.shape == (32, 1, 28, 28) and y.shape == (32,)
 
 
+def test_nbgrader_evaluates_on_the_first_test_images(monkeypatch):
+    from helpers.env import GRADING_CAPS
+
+    full = get_dataloaders(subset=True)["test"].dataset
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    graded = get_dataloaders(subset=True)
+    keep = GRADING_CAPS["test_images"]
+    assert len(graded["test"].dataset) == keep < len(full) and len(graded["train"].dataset) == 3000
+    assert torch.equal(graded["test"].dataset.images, full.images[:keep])
+    assert len(torch.unique(graded["test"].dataset.labels)) == 10  # every class is still there
+
+
 def test_unknown_dataset():
     with pytest.raises(ValueError, match="fashion-mnist"):
         get_dataloaders("mnist")
@@ -135,7 +147,7 @@ def test_cifar10_loading_from_a_local_copy(monkeypatch, tmp_path):
     assert torch.equal(images[1, :, 5, 7], torch.from_numpy(raw[1, 5, 7]))
 
 
-@pytest.mark.skipif(not (Path.home() / ".cache/efficient-dl-labs/cifar10/cifar-10-batches-py").exists(),
+@pytest.mark.skipif(not (env.cache_dir(create=False) / "cifar10" / "cifar-10-batches-py").exists(),
                     reason="needs a local CIFAR-10 copy (online option)")
 def test_cifar10_real_copy():
     datasets = data.get_datasets("cifar10", augment=False)

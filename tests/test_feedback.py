@@ -1,8 +1,15 @@
-"""helpers.feedback: hidden-test code and tracebacks never reach the students' feedback."""
+"""grading.feedback: hidden-test code and tracebacks never reach the students' feedback."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import nbformat
 
-from helpers.feedback import NOTE, HideHiddenTests, strip_hidden_region
+from grading.feedback import NOTE, HideHiddenTests, strip_hidden_region
+
+REPO = Path(__file__).resolve().parents[1]
 
 SOURCE = """assert f(1) == 2
 ### BEGIN HIDDEN TESTS
@@ -41,7 +48,7 @@ def test_warnings_do_not_fail_a_graded_cell():
     """nbgrader zeroes a test cell that wrote to stderr; after WarningsDoNotFail only an error does."""
     from nbgrader.utils import determine_grade
 
-    from helpers.feedback import WarningsDoNotFail
+    from grading.feedback import WarningsDoNotFail
 
     warning = {"output_type": "stream", "name": "stderr", "text": "UserWarning: deprecated\n  warn()\n"}
     error = {"output_type": "error", "ename": "AssertionError", "evalue": "", "traceback": []}
@@ -58,16 +65,39 @@ def test_warnings_do_not_fail_a_graded_cell():
     assert ungraded.outputs[0]["name"] == "stderr"  # a student's answer cell is left as it is
 
 
+def _load_course_config():
+    """nbgrader_config.py loaded as nbgrader and Jupyter load it (traitlets' loader)."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    return PyFileConfigLoader("nbgrader_config.py", str(REPO)).load_config()
+
+
 def test_the_course_config_runs_warnings_do_not_fail_right_after_execution():
-    from pathlib import Path
-
     from nbgrader.preprocessors import Execute
-    from traitlets.config import Config
 
-    from helpers.feedback import WarningsDoNotFail
+    from grading.feedback import WarningsDoNotFail
 
-    config = Config()
-    path = Path(__file__).resolve().parents[1] / "nbgrader_config.py"
-    exec(compile(path.read_text(), str(path), "exec"), {"get_config": lambda: config})
-    steps = list(config.Autograde.autograde_preprocessors)
+    steps = list(_load_course_config().Autograde.autograde_preprocessors)
     assert steps[steps.index(Execute) + 1] is WarningsDoNotFail
+
+
+def test_the_course_config_names_the_course_as_the_graders_do(monkeypatch):
+    """With a gradebook URL the course needs its id: the one grading.gradebook gives its own gradebooks."""
+    from grading import gradebook
+
+    monkeypatch.setenv("NBGRADER_DB_URL", "sqlite:///unused.db")
+    monkeypatch.delenv("NBGRADER_COURSE_ID", raising=False)
+    assert _load_course_config().CourseDirectory.course_id == gradebook.COURSE_ID == gradebook.course_id()
+    monkeypatch.setenv("NBGRADER_COURSE_ID", "another-course")
+    assert _load_course_config().CourseDirectory.course_id == "another-course" == gradebook.course_id()
+
+
+def test_the_course_config_finds_its_preprocessors_without_the_repository_on_sys_path(tmp_path):
+    """A Jupyter server (the formgrader, the validate button) loads nbgrader_config.py without putting the
+    repository on sys.path; the config adds its own folder, so grading.feedback still imports."""
+    script = ("from traitlets.config.loader import PyFileConfigLoader\n"
+              f"config = PyFileConfigLoader('nbgrader_config.py', {str(REPO)!r}).load_config()\n"
+              "print(config.GenerateFeedback.preprocessors[1].__module__)")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "grading.feedback", out.stderr[-2000:]

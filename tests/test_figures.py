@@ -36,7 +36,8 @@ def test_the_plotting_helpers_are_found():
 PENDING_RERUN = {"lab3_nas"}
 
 
-@pytest.mark.parametrize("lab", [pytest.param(lab, marks=pytest.mark.xfail(strict=True, reason="full-profile rerun pending"))
+@pytest.mark.parametrize("lab", [pytest.param(lab, marks=pytest.mark.xfail(strict=True,
+                                                                           reason="full-profile rerun pending"))
                                  if lab in PENDING_RERUN else lab for lab in LABS])
 def test_every_shown_figure_is_stored(lab):
     nb = nbformat.read(REPO / "solutions" / lab / f"{lab}.ipynb", as_version=4)

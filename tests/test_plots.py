@@ -33,6 +33,17 @@ def test_parameter_bars():
 def test_sensitivity_scan_plot():
     fig = plots.plot_sensitivity_scan([0.4, 0.8], {"a": [90.0, 80.0], "b": [91.0, 85.0]}, 92.0)
     assert [ax.get_title() for ax in fig.axes if ax.get_title()] == ["a", "b"]
+    shown = [ax for ax in fig.axes if ax.get_title()]
+    assert shown[0].get_ylim() == shown[1].get_ylim(), "the layers' steepness is compared on one y-axis"
+    assert shown[0].get_ylim()[0] <= 80.0
+
+
+def test_tradeoffs_one_panel_per_cost_one_point_per_model():
+    models = {"dense": {"accuracy": 94.0, "size_mib": 1.1, "macs": 29e6},
+              "pruned": {"accuracy": 93.5, "size_mib": 0.3, "macs": 14e6}}
+    fig = plots.plot_tradeoffs(models, {"size_mib": "size (MiB)", "macs": "MACs"})
+    assert [ax.get_xlabel() for ax in fig.axes] == ["size (MiB)", "MACs"]
+    assert [len(ax.texts) for ax in fig.axes] == [2, 2]
 
 
 def test_matrices_and_bars():
@@ -48,6 +59,15 @@ def test_matrices_coloured_by_value_count_distinct_values():
     assert "3 distinct values" in titles[0] and "1 distinct values" in titles[1]
     with pytest.raises(ValueError, match="colour_by"):
         plots.plot_matrices({"a": torch.zeros(2, 2)}, colour_by="sign")
+
+
+def test_accuracy_vs_size_one_labelled_marker_per_model():
+    fig = plots.plot_accuracy_vs_size({"fp32": (1.1, 94.5), "int8": (0.28, 94.4), "2-bit": (0.07, 93.5)},
+                                      reference="fp32")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.texts] == ["fp32", "int8", "2-bit"]
+    assert len(ax.collections) == 3 and ax.get_xscale() == "log"
+    assert ax.lines[0].get_ydata()[0] == 94.5  # the reference's dashed line
 
 
 def test_roofline_has_both_roofs_and_every_point():

@@ -67,3 +67,21 @@ def test_lab3_search_budget_smoke(tmp_path):
     results = json.loads(out.read_text())
     assert results["queries"] == 24 and results["seeds"] == 2 and len(results["per_seed"]) == 2
     assert -5 < results["evolution_minus_random"] < 5 and results["evolution_minus_random_se"] >= 0
+
+
+def test_the_supernet_recipe_written_down_is_the_one_the_shipped_asset_records():
+    """`make supernet` and scripts/train_supernet.py's docstring give the command the shipped supernet was
+    trained with (its metadata records it; --out-dir was only where that run wrote)."""
+    import shlex
+
+    import torch
+
+    meta = torch.load(ROOT / "helpers" / "shipped" / "ofa_supernet_fmnist.pt", map_location="cpu",
+                      weights_only=True)["meta"]
+    recorded = shlex.split(meta["command"])
+    if "--out-dir" in recorded:
+        del recorded[recorded.index("--out-dir"):recorded.index("--out-dir") + 2]
+    recipe = " ".join(["scripts/train_supernet.py", *recorded[2:]])
+    assert recorded[:2] == ["python", "scripts/train_supernet.py"]
+    assert recipe in (ROOT / "scripts" / "train_supernet.py").read_text()
+    assert f"$(BIN)/python {recipe}" in (ROOT / "Makefile").read_text()

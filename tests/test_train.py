@@ -71,3 +71,13 @@ def test_no_progress_bars_while_grading(monkeypatch, capsys):
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     evaluate(nn.Linear(4, 2), _toy_task(n=64))
     assert capsys.readouterr().err == ""  # stderr output in a graded cell scores 0
+
+
+def test_fine_tune_under_nbgrader_runs_at_most_the_graded_steps(monkeypatch, capsys):
+    from helpers.env import GRADING_CAPS
+
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    steps = []
+    fine_tune(nn.Linear(4, 2), _toy_task(n=320), _toy_task(n=64), epochs=2, max_steps=8,
+              callbacks=[lambda: steps.append(1)])
+    assert len(steps) == 2 * GRADING_CAPS["train_steps"]

@@ -1,4 +1,5 @@
-"""A tiny synthetic nbgrader lab for the grading tests (seconds per submission, not minutes).
+"""A tiny synthetic nbgrader lab for the grading tests and benchmarks/grading.py (seconds per submission,
+not minutes); the hostile submissions of :mod:`grading.hostile` are written against it.
 
 ``synthetic_lab(root)`` writes ``root/solutions/lab0_synthetic/lab0_synthetic.ipynb``: two autograded
 answers (``add``, ``mul``), their test cells (2 and 3 points, with hidden tests) and a written answer

@@ -1,4 +1,4 @@
-"""Catalogue of hostile or broken submissions of the synthetic lab (tests/grading_fixtures.py) and
+"""Catalogue of hostile or broken submissions of the synthetic lab (grading/synthetic.py) and
 what grading must make of each. Checked by tests/test_grading_scale.py::test_hostile_catalogue (one
 batch, in parallel, with an honest control submission) and counted by benchmarks/grading.py.
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import nbformat
 
-LAB = "lab0_synthetic"
+from grading.synthetic import LAB, student_notebook
 
 OK_ADD = "def add(a, b):\n    return a + b"
 OK_MUL = "def mul(a, b):\n    return a * b"
@@ -148,8 +148,6 @@ def _apply_edits(nb, edits):
 def build(folder: Path, release: Path, paths: dict, cases=CASES) -> None:
     """Write every case as ``folder/<case>/lab0_synthetic/<file>`` (nbgrader layout) from the
     released notebook ``release``; ``paths`` fills ``{solutions}``, ``{course}`` and ``{repo}``."""
-    from grading_fixtures import student_notebook
-
     for case in cases:
         d = folder / case.name / LAB
         d.mkdir(parents=True)

@@ -1,0 +1,200 @@
+"""A lab's mistake catalogue (``tests/mutants/<lab>.py``) as one typed record, and turned into submissions
+for one batch autograde: the reference, the untouched notebook, the catalogue's differently written, blind
+and warning answers, a tampered notebook, crashing native code and its mutants grouped into as few rounds
+as possible. Used by the grading tests (``tests/test_grading.py``, ``tests/test_registry.py``) and
+``benchmarks/grading.py``.
+
+A catalogue is a module of upper-case constants (see :class:`Catalogue` for what each holds). They become
+the fields of a :class:`Catalogue`, under the same names, so that a misspelt constant (``ALTERNATIVE``) is
+an error instead of a silent default. The catalogues are test data and stay in ``tests/mutants/``;
+:func:`load` reads one by its path, so nothing has to put ``tests/`` on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import sys
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Optional, Union
+
+from grading.course import Course
+from grading.labs import REPO, parts
+
+
+class CatalogueError(ValueError):
+    """A catalogue module that does not describe a catalogue (the message names the lab and the constant)."""
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """One lab's catalogue. The field names are the module's constants; ``_private`` names of the module
+    (shared anchors, helper sets) are its own business and are not read."""
+
+    LAB: str  # the lab id, the module's own file name
+    AUTOGRADED_POINTS: Union[int, float]  # what the reference scores under nbgrader (the rest is graded by hand)
+    TAMPER: dict  # {"delete": a test cell removed from a submission, "edit": one emptied and given 100 points}
+    TEST_OF: dict  # graded answer (grade_id) -> the test cell that grades it: every graded answer
+    MUTANTS: dict  # graded answer -> [(what the mistake is, [(old, new), ...] edits of the reference answer)]
+    ALTERNATIVES: dict  # graded answer -> a correct but differently written answer (keeps full marks)
+    LOOP_ANSWER: Optional[str] = None  # an answer an infinite loop is put into (its cell times out)
+    DEPENDS_ON: dict = field(default_factory=dict)  # answer -> answers its test also calls (never one round)
+    BONUS_POINTS: Union[int, float] = 0  # autograded points beyond the 100
+    BLIND: dict = field(default_factory=dict)  # answer -> (what the blind pass revealed, its source)
+    BLIND_SUPERSEDED: dict = field(default_factory=dict)  # earlier blind answers of rewritten questions (ungraded)
+    BLIND_NOT_YET_GRADED: str = ""  # why the blind answers are not held to full marks yet ("" = they are)
+    WARNS: dict = field(default_factory=dict)  # answer -> a correct answer that makes a library warn
+    CRASHES: dict = field(default_factory=dict)  # answer -> (name, edits): native code that crashes or hangs
+
+    @classmethod
+    def from_module(cls, module: ModuleType, lab: str) -> Catalogue:
+        """The record of a catalogue module; :class:`CatalogueError` for an unknown, missing or mistyped
+        constant, naming it."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        constants = {name: value for name, value in vars(module).items() if name.isupper() and not name.startswith("_")}
+        unknown = sorted(set(constants) - set(fields))
+        if unknown:
+            raise CatalogueError(f"{lab}: {', '.join(unknown)} is not a catalogue constant (known: "
+                                 f"{', '.join(fields)}; private names start with _)")
+        missing = [name for name, f in fields.items() if name not in constants and _required(f)]
+        if missing:
+            raise CatalogueError(f"{lab}: the catalogue defines no {', '.join(missing)}")
+        for name, value in constants.items():
+            if not isinstance(value, _types(name)):
+                raise CatalogueError(f"{lab}: {name} is a {type(value).__name__}, not {fields[name].type}")
+        record = cls(**constants)
+        problems = record.problems(lab)
+        if problems:
+            raise CatalogueError(f"{lab}: " + "; ".join(problems))
+        return record
+
+    def problems(self, lab: str) -> list[str]:
+        """What does not fit together: the lab's name, the answers each table names, the pairs it holds."""
+        answers, tests = set(self.TEST_OF), set(self.TEST_OF.values())
+        out = [] if self.LAB == lab else [f"LAB is {self.LAB!r}, the file says {lab!r}"]
+        if set(self.TAMPER) != {"delete", "edit"} or not set(self.TAMPER.values()) <= tests:
+            out.append(f"TAMPER must name a test cell to delete and one to edit: {self.TAMPER}")
+        if self.LOOP_ANSWER is not None and self.LOOP_ANSWER not in answers:
+            out.append(f"LOOP_ANSWER {self.LOOP_ANSWER!r} is not a graded answer of TEST_OF")
+        named = {"MUTANTS": self.MUTANTS, "ALTERNATIVES": self.ALTERNATIVES, "DEPENDS_ON": self.DEPENDS_ON,
+                 "BLIND": self.BLIND, "BLIND_SUPERSEDED": self.BLIND_SUPERSEDED, "WARNS": self.WARNS,
+                 "CRASHES": self.CRASHES,
+                 "the values of DEPENDS_ON": {a for deps in self.DEPENDS_ON.values() for a in deps}}
+        for name, grade_ids in named.items():
+            strangers = sorted(set(grade_ids) - answers)
+            if strangers:
+                out.append(f"{name} names answers that TEST_OF does not grade: {strangers}")
+        # what the grading tests unpack (BLIND_SUPERSEDED is kept for the record, in either form)
+        pairs = {"BLIND": self.BLIND.values(), "CRASHES": self.CRASHES.values(),
+                 "MUTANTS": [m for ms in self.MUTANTS.values() for m in ms]}
+        for name, values in pairs.items():
+            if not all(isinstance(v, tuple) and len(v) == 2 for v in values):
+                out.append(f"{name} holds entries that are not (text, answer-or-edits) pairs")
+        return out
+
+
+def _required(f: dataclasses.Field) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+def _types(name: str) -> tuple:
+    """The classes a field's annotation allows (``Optional[str]``: str or None)."""
+    hint = typing.get_type_hints(Catalogue)[name]
+    return getattr(hint, "__args__", (hint,))  # Union / Optional list their classes; a class is itself
+
+
+def _module(lab: str, path: Path) -> ModuleType:
+    """The catalogue module at ``path``, imported once (as ``mutants.<lab>``)."""
+    name = f"mutants.{lab}"
+    if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path):
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def load(lab: str, root: Path = REPO) -> Catalogue:
+    """The catalogue of ``lab`` (``root/tests/mutants/<lab>.py``), checked."""
+    path = parts(lab, root)["mistake catalogue"]
+    if not path.is_file():
+        raise FileNotFoundError(f"{lab} has no mistake catalogue: write {path.relative_to(root)} (see CONTRIBUTING.md)")
+    return Catalogue.from_module(_module(lab, path), lab)
+
+
+def mutate(source: str, old: str, new: str) -> str:
+    """Replace ``old`` by ``new`` in a reference answer; fails loudly if the solution changed."""
+    if old not in source:
+        raise AssertionError(f"mutant anchor not found in the solution:\n{old}\n--- in ---\n{source}")
+    return source.replace(old, new)
+
+
+def mutant_rounds(catalogue) -> list[dict]:
+    """Group a catalogue's mutants into as few submissions as possible: one mutant per graded answer
+    per submission, never together with a mutant of an answer its test also calls (DEPENDS_ON)."""
+    rounds: list[dict[str, tuple[str, list]]] = []
+    for grade_id, mutants in catalogue.MUTANTS.items():
+        for name, edits in mutants:
+            for r in rounds:
+                clash = grade_id in r or any(
+                    other in catalogue.DEPENDS_ON.get(grade_id, ()) or grade_id in catalogue.DEPENDS_ON.get(other, ())
+                    for other in r)
+                if not clash:
+                    r[grade_id] = (name, edits)
+                    break
+            else:
+                rounds.append({grade_id: (name, edits)})
+    return rounds
+
+
+def full_marks_submissions(course: Course, catalogue) -> dict:
+    """The submissions that must keep full marks: ``alternative`` (differently written answers),
+    ``blind`` (answers written from the student notebook alone, ``BLIND = {grade_id: (what it
+    revealed, source)}``; a question rewritten after its blind pass gets a new pass, and the old answers
+    stay in ``BLIND_SUPERSEDED`` for the record, ungraded) and ``warns`` (correct answers that make a
+    library warn, ``WARNS``)."""
+    sets = {"alternative": catalogue.ALTERNATIVES,
+            "blind": {} if getattr(catalogue, "BLIND_NOT_YET_GRADED", "") else
+                     {gid: src for gid, (_, src) in getattr(catalogue, "BLIND", {}).items()},
+            "warns": getattr(catalogue, "WARNS", {})}
+    return {kind: course.submission({k: v.strip() for k, v in answers.items()})
+            for kind, answers in sets.items() if answers}
+
+
+def _edited(source: str, edits) -> str:
+    for old, new in edits:
+        source = mutate(source, old, new)
+    return source
+
+
+def catalogue_submissions(course: Course, catalogue, rounds, delete_test: str, edit_test: str) -> dict:
+    """Every kind of submission for one batch autograde: the reference, the untouched student notebook,
+    the catalogue's alternatives, a tampered notebook (``delete_test`` removed, ``edit_test`` emptied and
+    given 100 points), the catalogue's ``CRASHES`` in one notebook (``crashes``) and one notebook per
+    mutant round (``mutants<i>``)."""
+    solutions = course.solution_sources()
+    submissions = {
+        "reference": course.submission(),
+        "blank": course.submission(blank=True),
+        **full_marks_submissions(course, catalogue),
+    }
+    tampered = course.submission()
+    tampered.cells = [c for c in tampered.cells if c.metadata.get("nbgrader", {}).get("grade_id") != delete_test]
+    for c in tampered.cells:
+        if c.metadata.get("nbgrader", {}).get("grade_id") == edit_test:
+            c.source = "pass"
+            c.metadata["nbgrader"]["points"] = 100
+    submissions["tampered"] = tampered
+    if getattr(catalogue, "CRASHES", None):  # native code that crashes or hangs: costs only its question
+        submissions["crashes"] = course.submission({gid: _edited(solutions[gid], edits)
+                                                    for gid, (_, edits) in catalogue.CRASHES.items()})
+    for i, r in enumerate(rounds):
+        answers = {}
+        for grade_id, (_, edits) in r.items():
+            answers[grade_id] = _edited(solutions[grade_id], edits)
+        submissions[f"mutants{i}"] = course.submission(answers)
+    return submissions

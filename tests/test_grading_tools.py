@@ -1,0 +1,21 @@
+"""grading.tools: the one PATH set-up for nbgrader and Jupyter."""
+
+import os
+
+from grading.labs import REPO
+from grading.tools import BIN, path_with_bin, with_tools
+
+
+def test_the_interpreters_bin_goes_first_once(monkeypatch):
+    monkeypatch.setenv("PATH", os.pathsep.join(["/usr/bin", str(BIN), "/bin"]))
+    assert path_with_bin().split(os.pathsep) == [str(BIN), "/usr/bin", "/bin"]
+    assert path_with_bin("/opt/x").split(os.pathsep) == [str(BIN), "/opt/x"]
+
+
+def test_with_tools_finds_the_tools_and_the_course_code_and_copies():
+    given = {"PATH": "/bin", "PYTHONPATH": "/somewhere", "OTHER": "1"}
+    env = with_tools(given)
+    assert env["PATH"].split(os.pathsep) == [str(BIN), "/bin"]
+    assert env["PYTHONPATH"].split(os.pathsep) == [str(REPO), "/somewhere"]
+    assert env["OTHER"] == "1" and given["PATH"] == "/bin"  # a copy: the caller's mapping is left alone
+    assert with_tools({})["PYTHONPATH"] == str(REPO)

@@ -1,0 +1,94 @@
+"""One lab registry: a lab is found from ``solutions/<lab>/<lab>.ipynb`` (grading/labs.py) by the grading
+tests, the release script and ``make benchmarks``, so everything else a lab consists of (CONTRIBUTING.md)
+must be there: its mistake catalogue ``tests/mutants/<lab>.py`` (a valid one: known constants only), its
+benchmark ``benchmarks/<lab>.py`` and its README section. Fast: nothing is executed but the catalogues."""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grading.catalogue import Catalogue, CatalogueError, load
+from grading.labs import REPO, discover, parts, readme_heading
+
+LABS = discover()
+
+
+def missing_parts(lab: str, root: Path = REPO) -> list[str]:
+    """What ``lab`` lacks of the parts CONTRIBUTING.md lists (empty: nothing)."""
+    out = [f"its {what} ({path.relative_to(root)})" for what, path in parts(lab, root).items() if not path.is_file()]
+    readme = (root / "README.md").read_text(encoding="utf-8").splitlines()
+    if not any(line.startswith(readme_heading(lab)) for line in readme):
+        out.append(f"its README section (a heading '{readme_heading(lab)}...')")
+    return out
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_every_lab_has_all_its_parts(lab):
+    assert not missing_parts(lab), f"{lab} lacks {', '.join(missing_parts(lab))}: see CONTRIBUTING.md"
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_every_catalogue_is_a_valid_record(lab):
+    catalogue = load(lab)  # CatalogueError names an unknown, missing or mistyped constant
+    assert catalogue.LAB == lab and catalogue.MUTANTS
+
+
+def _module(**constants) -> types.ModuleType:
+    """A catalogue module: the smallest valid one, with ``constants`` added (None removes one)."""
+    module = types.ModuleType("mutants.lab9_demo")
+    valid = dict(LAB="lab9_demo", AUTOGRADED_POINTS=2, TAMPER={"delete": "test_f", "edit": "test_f"},
+                 TEST_OF={"f": "test_f"}, MUTANTS={"f": [("off by one", [("+ 1", "+ 2")])]},
+                 ALTERNATIVES={"f": "def f(x):\n    return 1 + x"})
+    for name, value in {**valid, **constants}.items():
+        if value is not None:
+            setattr(module, name, value)
+    return module
+
+
+def test_the_smallest_catalogue_is_valid_and_private_names_are_its_own():
+    catalogue = Catalogue.from_module(_module(_ANCHOR="+ 1", BLIND_NOT_YET_GRADED="fixes not merged"), "lab9_demo")
+    assert catalogue.BONUS_POINTS == 0 and catalogue.BLIND == {} and catalogue.LOOP_ANSWER is None
+
+
+@pytest.mark.parametrize("name", ["ALTERNATIVE", "MUTANT", "BLIND_PENDING", "BLIND_OUTDATED"])
+def test_a_misspelt_or_retired_constant_is_an_error_that_names_it(name):
+    with pytest.raises(CatalogueError, match=name):
+        Catalogue.from_module(_module(**{name: {}}), "lab9_demo")
+
+
+@pytest.mark.parametrize("constants, message", [
+    (dict(MUTANTS=None), "defines no MUTANTS"),
+    (dict(AUTOGRADED_POINTS="62"), "AUTOGRADED_POINTS is a str"),
+    (dict(LAB="lab8_other"), "LAB is 'lab8_other'"),
+    (dict(TAMPER={"delete": "test_g", "edit": "test_f"}), "TAMPER"),
+    (dict(ALTERNATIVES={"g": "def g(): pass"}), r"ALTERNATIVES names answers that TEST_OF does not grade: \['g'\]"),
+    (dict(DEPENDS_ON={"f": {"h"}}), "the values of DEPENDS_ON"),
+    (dict(LOOP_ANSWER="g"), "LOOP_ANSWER 'g'"),
+    (dict(BLIND={"f": "def f(x): return x + 1"}), "BLIND holds entries that are not"),
+])
+def test_a_catalogue_that_does_not_fit_together_is_an_error(constants, message):
+    with pytest.raises(CatalogueError, match=message):
+        Catalogue.from_module(_module(**constants), "lab9_demo")
+
+
+def test_a_new_lab_is_found_and_each_missing_part_is_named(tmp_path):
+    """A sixth lab needs only its own files: the notebook makes it a lab, and the test names what is missing."""
+    lab = "lab9_demo"
+    (tmp_path / "README.md").write_text("# Labs\n\n## Lab 1 results\n", encoding="utf-8")
+    notebook = parts(lab, tmp_path)["solution notebook"]
+    notebook.parent.mkdir(parents=True)
+    nbformat.write(nbformat.v4.new_notebook(), notebook)
+    assert discover(tmp_path / "solutions") == [lab]
+    assert missing_parts(lab, tmp_path) == ["its mistake catalogue (tests/mutants/lab9_demo.py)",
+                                            "its benchmark (benchmarks/lab9_demo.py)",
+                                            "its README section (a heading '## Lab 9 ...')"]
+    for what in ("mistake catalogue", "benchmark"):
+        parts(lab, tmp_path)[what].parent.mkdir(parents=True)
+        parts(lab, tmp_path)[what].write_text("", encoding="utf-8")
+    with open(tmp_path / "README.md", "a", encoding="utf-8") as readme:
+        readme.write("\n## Lab 9 results (full profile, 2-core CPU)\n")
+    assert missing_parts(lab, tmp_path) == []
