@@ -45,7 +45,6 @@ class Catalogue:
     BONUS_POINTS: Union[int, float] = 0  # autograded points beyond the 100
     BLIND: dict = field(default_factory=dict)  # answer -> (what the blind pass revealed, its source)
     BLIND_SUPERSEDED: dict = field(default_factory=dict)  # earlier blind answers of rewritten questions (ungraded)
-    BLIND_NOT_YET_GRADED: str = ""  # why the blind answers are not held to full marks yet ("" = they are)
     WARNS: dict = field(default_factory=dict)  # answer -> a correct answer that makes a library warn
     CRASHES: dict = field(default_factory=dict)  # answer -> (name, edits): native code that crashes or hangs
 
@@ -158,8 +157,7 @@ def full_marks_submissions(course: Course, catalogue) -> dict:
     stay in ``BLIND_SUPERSEDED`` for the record, ungraded) and ``warns`` (correct answers that make a
     library warn, ``WARNS``)."""
     sets = {"alternative": catalogue.ALTERNATIVES,
-            "blind": {} if getattr(catalogue, "BLIND_NOT_YET_GRADED", "") else
-                     {gid: src for gid, (_, src) in getattr(catalogue, "BLIND", {}).items()},
+            "blind": {gid: src for gid, (_, src) in getattr(catalogue, "BLIND", {}).items()},
             "warns": getattr(catalogue, "WARNS", {})}
     return {kind: course.submission({k: v.strip() for k, v in answers.items()})
             for kind, answers in sets.items() if answers}
