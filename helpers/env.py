@@ -120,13 +120,3 @@ def show_progress() -> bool:
         return False
     return os.environ.get("LABS_PROGRESS", "1") != "0"
 
-
-def __getattr__(name: str):
-    """``from helpers.env import environment_report``, as the notebooks' setup cells still write it: the
-    check lives in :mod:`helpers.install_check` (imported only when asked for, so this module imports no
-    other module of the package)."""
-    if name == "environment_report":
-        from .install_check import environment_report
-
-        return environment_report
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
