@@ -90,6 +90,7 @@ def per_lab_seconds(root: Path) -> dict:
     what one student's notebook costs a grader, and the unit of the grading tests' batches)."""
     out = {}
     for lab in discover():
+        (root / lab).mkdir(parents=True)
         course = Course(root / lab, lab)
         course.generate()  # the release, once per class: not part of one submission's cost
         start = time.perf_counter()
