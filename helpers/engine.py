@@ -26,6 +26,7 @@ from typing import Callable, Iterator
 
 import torch
 
+from .env import grading_cap
 from .install_check import pip_install
 
 # weight names, per decoder block, and where transformers / GGUF keep them
@@ -250,7 +251,10 @@ def sample(logits: torch.Tensor, temperature: float = 0.0, top_p: float = 1.0, g
 def chat(engine: LlamaEngine, tokenizer, message: str, max_new_tokens: int = 128, stream: bool = True,
          **sampling) -> dict:
     """Answer one user message with the tokenizer's chat template, printing the text as it is
-    generated when ``stream``. Returns the answer, token counts and decode speed."""
+    generated when ``stream``. Returns the answer, token counts and decode speed. Under nbgrader at
+    most ``GRADING_CAPS["chat_tokens"]`` new tokens (:func:`helpers.env.grading_cap`): a chat is never
+    graded, and a class's submissions each run one."""
+    max_new_tokens = grading_cap("chat_tokens", max_new_tokens)
     prompt = tokenizer.apply_chat_template([{"role": "user", "content": message}], add_generation_prompt=True,
                                            tokenize=False)
     ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]

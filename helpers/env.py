@@ -57,6 +57,7 @@ GRADING_CAPS = {
     "scan_images": 256,  # helpers.pruning.sensitivity_scan: the first test images (of the fast 1,000)
     "train_steps": 2,    # helpers.train.fine_tune: batches per epoch (the fast profile runs 8)
     "llm_windows": 1,    # helpers.llm.token_windows: windows of evaluation or calibration text (fast: 2)
+    "chat_tokens": 4,    # helpers.engine.chat: new tokens of an answer (fast: 16)
 }
 
 

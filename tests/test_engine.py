@@ -123,3 +123,31 @@ def test_smollm2_gguf_weights_equal_the_transformers_ones_and_chat_answers():
     eng.reset()
     ours = list(eng.generate(ids, max_new_tokens=24, stop=(tokenizer.eos_token_id,)))
     assert ours == theirs.tolist()
+
+
+class _ByteTokenizer:
+    """The little of a tokenizer that ``engine.chat`` uses: ids are byte values, no end token is ever drawn."""
+
+    eos_token_id = 10_000
+
+    def apply_chat_template(self, messages, add_generation_prompt, tokenize):
+        return messages[0]["content"]
+
+    def __call__(self, text, add_special_tokens):
+        return {"input_ids": list(text.encode())}
+
+    def get_vocab(self):
+        return {}
+
+    def decode(self, ids, skip_special_tokens):
+        return bytes(i % 128 for i in ids).decode()
+
+
+def test_chat_under_nbgrader_stops_at_the_graded_cap(monkeypatch):
+    from helpers.env import GRADING_CAPS
+
+    eng = engine.LlamaEngine(*engine.from_transformers(llm.tiny_llama(seed=1), max_seq_len=64))
+    assert engine.chat(eng, _ByteTokenizer(), "hello", max_new_tokens=12, stream=False)["new_tokens"] == 12
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    capped = engine.chat(eng, _ByteTokenizer(), "hello", max_new_tokens=12, stream=False)
+    assert capped["new_tokens"] == GRADING_CAPS["chat_tokens"]
