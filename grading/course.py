@@ -32,6 +32,9 @@ def nbgrader_env(threads: int | None = None) -> dict:
     env["MPLBACKEND"] = "Agg"
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    # kernels that share the cores must not spin-wait: with libgomp's default (active) waiting, two
+    # one-thread Lab 5 kernels took 267 s for what took 64 s passive (OpenMP kernels start their own threads)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return env
 
 

@@ -107,6 +107,7 @@ def kernel_policy(box: Sandbox, limits: Limits, slot: int, cwd: Path, sub: Path)
            CACHE_VARIABLE: str(home / KERNEL_CACHE), "MPLCONFIGDIR": str(home / "tmp"), "PYTHONPATH": str(REPO),
            "NBGRADER_EXECUTION": "autograde", "MPLBACKEND": "Agg", "LABS_PROGRESS": "0", "LANG": "C.UTF-8",
            "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
+           "OMP_WAIT_POLICY": "PASSIVE",  # kernels share the cores: no spin-waiting (grading/course.py)
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONDONTWRITEBYTECODE": "1"}
     keep = [sys.prefix, sys.base_prefix, str(REPO / "helpers"), str(SANDBOX.parent)]
     binds = [[os.path.realpath(p), os.path.realpath(p), False] for p in keep]

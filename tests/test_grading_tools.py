@@ -19,3 +19,12 @@ def test_with_tools_finds_the_tools_and_the_course_code_and_copies():
     assert env["PYTHONPATH"].split(os.pathsep) == [str(REPO), "/somewhere"]
     assert env["OTHER"] == "1" and given["PATH"] == "/bin"  # a copy: the caller's mapping is left alone
     assert with_tools({})["PYTHONPATH"] == str(REPO)
+
+
+def test_graded_kernels_share_the_cores_without_spin_waiting(monkeypatch):
+    """OpenMP's active waiting makes kernels that share the cores crawl (grading/course.py)."""
+    from grading.course import nbgrader_env
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    env = nbgrader_env(threads=1)
+    assert env["OMP_WAIT_POLICY"] == "PASSIVE" and env["OMP_NUM_THREADS"] == "1"
