@@ -125,7 +125,11 @@ def _run_alone(python: Path, notebook, folder: Path, env: dict, timeout: int) ->
          "display_name": "fresh venv", "language": "python"}))
     km = KernelManager(kernel_name="colab", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernels)]))
     client = NotebookClient(notebook, km=km, timeout=timeout, resources={"metadata": {"path": str(folder)}})
-    client.execute(env=env)
+    try:
+        client.execute(env=env)
+    finally:  # a kernel manager handed to nbclient is not shut down by it
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
     nbformat.write(notebook, folder / "executed.ipynb")
     probe = "".join(o.get("text", "") for o in notebook.cells[-1].outputs)
     assert "PROBE" in probe, probe
