@@ -12,6 +12,7 @@ an error instead of a silent default. The catalogues are test data and stay in `
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import importlib.util
 import sys
@@ -47,6 +48,9 @@ class Catalogue:
     BLIND_SUPERSEDED: dict = field(default_factory=dict)  # earlier blind answers of rewritten questions (ungraded)
     WARNS: dict = field(default_factory=dict)  # answer -> a correct answer that makes a library warn
     CRASHES: dict = field(default_factory=dict)  # answer -> (name, edits): native code that crashes or hangs
+    # ids of plain given cells (heavy, ungraded: fine-tuning, scans, timing loops) that the submissions
+    # checked on a few questions leave out: mutant rounds, warning answers, looper, crashes (see trimmed())
+    TRIMMED_CELLS: tuple = ()
 
     @classmethod
     def from_module(cls, module: ModuleType, lab: str) -> Catalogue:
@@ -163,10 +167,39 @@ def full_marks_submissions(course: Course, catalogue) -> dict:
             for kind, answers in sets.items() if answers}
 
 
+def trimmed(nb, cell_ids, lab: str = "?"):
+    """``nb`` without the cells ``cell_ids`` (a catalogue's ``TRIMMED_CELLS``). Only plain given cells
+    may go (no nbgrader metadata: nbgrader would restore a graded or locked cell). A submission that is
+    checked on some questions only (a mutant round: "does this answer lose points?") need not run the
+    notebook's heavy ungraded work; the ``trimmed`` control, the reference trimmed the same way, must keep
+    full marks on every question, which proves that no graded test needs what was left out."""
+    ids = {c.get("id"): c for c in nb.cells}
+    unknown = sorted(set(cell_ids) - set(ids))
+    if unknown:
+        raise CatalogueError(f"{lab}: TRIMMED_CELLS names cells the notebook does not have: {unknown}")
+    marked = sorted(i for i in cell_ids if ids[i].metadata.get("nbgrader") or ids[i].cell_type != "code")
+    if marked:
+        raise CatalogueError(f"{lab}: TRIMMED_CELLS may name only plain given code cells, not {marked}")
+    out = copy.deepcopy(nb)
+    out.cells = [c for c in out.cells if c.get("id") not in set(cell_ids)]
+    return out
+
+
+# Rough relative run times of a batch's submissions, so that its parallel workers finish together: a full
+# notebook 1, a trimmed one less; the looper waits out nbgrader's cell timeout (nbgrader_config.py: 120 s),
+# the crashes a native call's deadline (helpers.native: 20 s).
+FULL_COST, TRIMMED_COST, WAIT_COST = 1.0, 0.4, {"looper": 2.0, "crashes": 0.4}
+
+
 def _edited(source: str, edits) -> str:
     for old, new in edits:
         source = mutate(source, old, new)
     return source
+
+
+def looping(source: str) -> str:
+    """An answer that never returns: ``while True: pass`` at the top of its solution."""
+    return mutate(source, "    ### BEGIN SOLUTION\n", "    ### BEGIN SOLUTION\n    while True:\n        pass\n")
 
 
 def catalogue_submissions(course: Course, catalogue, rounds, delete_test: str, edit_test: str) -> dict:
@@ -174,8 +207,16 @@ def catalogue_submissions(course: Course, catalogue, rounds, delete_test: str, e
     the catalogue's alternatives, tampered (``delete_test`` removed, ``edit_test`` emptied and given 100
     points: both must be put back and graded; the alternatives' notebook carries the tampering, one
     notebook fewer to run, since restored tests give it the reference's scores), the catalogue's
-    ``CRASHES`` in one notebook (``crashes``) and one notebook per mutant round (``mutants<i>``)."""
+    ``CRASHES`` in one notebook (``crashes``), an infinite loop in ``LOOP_ANSWER`` (``looper``) and one
+    notebook per mutant round (``mutants<i>``). With ``TRIMMED_CELLS`` these and ``warns`` leave those
+    cells out, and ``trimmed`` (the reference, trimmed) is their control; the reference, the alternatives
+    and the blind answers run the whole notebook, as a student's does. :func:`submission_costs` weighs them."""
     solutions = course.solution_sources()
+    cells = getattr(catalogue, "TRIMMED_CELLS", ())
+
+    def partial(nb):
+        return trimmed(nb, cells, course.lab) if cells else nb
+
     submissions = {
         "reference": course.submission(),
         "blank": course.submission(blank=True),
@@ -188,11 +229,30 @@ def catalogue_submissions(course: Course, catalogue, rounds, delete_test: str, e
             c.source = "pass"
             c.metadata["nbgrader"]["points"] = 100
     if getattr(catalogue, "CRASHES", None):  # native code that crashes or hangs: costs only its question
-        submissions["crashes"] = course.submission({gid: _edited(solutions[gid], edits)
-                                                    for gid, (_, edits) in catalogue.CRASHES.items()})
+        submissions["crashes"] = partial(course.submission({gid: _edited(solutions[gid], edits)
+                                                            for gid, (_, edits) in catalogue.CRASHES.items()}))
+    if "warns" in submissions:  # what it checks happens in graded cells (a warning is not a failure)
+        submissions["warns"] = partial(submissions["warns"])
+    if getattr(catalogue, "LOOP_ANSWER", None):
+        answer = catalogue.LOOP_ANSWER
+        submissions["looper"] = partial(course.submission({answer: looping(solutions[answer])}))
+    if cells:
+        submissions["trimmed"] = partial(course.submission())
     for i, r in enumerate(rounds):
         answers = {}
         for grade_id, (_, edits) in r.items():
             answers[grade_id] = _edited(solutions[grade_id], edits)
-        submissions[f"mutants{i}"] = course.submission(answers)
+        submissions[f"mutants{i}"] = partial(course.submission(answers))
     return submissions
+
+
+def submission_costs(catalogue, names) -> dict:
+    """Rough relative run times of :func:`catalogue_submissions`' notebooks (``Course.autograde(costs=)``)."""
+    partial = bool(getattr(catalogue, "TRIMMED_CELLS", ()))
+
+    def cost(name):
+        trimmed_kind = name in ("warns", "crashes", "looper", "trimmed") or name.startswith("mutants")
+        base = TRIMMED_COST if partial and trimmed_kind else FULL_COST
+        return base + WAIT_COST.get(name, 0)
+
+    return {name: cost(name) for name in names}

@@ -54,17 +54,29 @@ def run_nbgrader(args, cwd: Path, timeout: float) -> subprocess.CompletedProcess
 _SUBMISSION_TABLES = ("student", "submitted_assignment", "submitted_notebook", "grade", "comment")
 
 
+def shares_of(students: list[str], workers: int, costs: dict | None = None) -> list[list[str]]:
+    """``students`` split over ``workers`` so that they finish together: the costliest first, each to the
+    least loaded worker (``costs``: rough relative run times; every student costs 1 without them)."""
+    costs = costs or {}
+    shares, loads = [[] for _ in range(workers)], [0.0] * workers
+    for student in sorted(students, key=lambda s: -costs.get(s, 1.0)):  # stable: equal costs keep their order
+        i = loads.index(min(loads))
+        shares[i].append(student)
+        loads[i] += costs.get(student, 1.0)
+    return shares
+
+
 def autograde_in_parallel(root: Path, lab: str, students: list[str], workers: int, extra_args=(),
-                          timeout: float = 1800) -> None:
+                          timeout: float = 1800, costs: dict | None = None) -> None:
     """`nbgrader autograde` split over ``workers`` processes, each with its share of the students
     (``--CourseDirectory.student_id_exclude`` the others), its own copy of the gradebook (SQLite has one
     writer) and its share of the cores; then their rows go into ``gradebook.db``. nbgrader's ids are
     UUIDs, so the copies' rows never collide. Same grades as one serial run, about ``workers`` times
     sooner: a fast-profile notebook spends most of its time in one thread (kernel start, imports, small
-    tensors), so two one-thread kernels beat one two-thread kernel."""
+    tensors), so two one-thread kernels beat one two-thread kernel. ``costs``: see :func:`shares_of`."""
     import sqlite3
 
-    shares = [students[i::workers] for i in range(workers)]
+    shares = shares_of(students, workers, costs)
     threads = max(1, (os.cpu_count() or 1) // workers)
     procs = []
     for i, share in enumerate(shares):
@@ -152,8 +164,9 @@ class Course:
                 cell.source = answers.get(grade_id, solutions[grade_id])
         return nb
 
-    def autograde(self, submissions: dict, extra_args=(), timeout: float = 1800) -> dict:
-        """Autograde ``{student: notebook}``; returns ``{student: {grade_id: (score, max_score)}}``."""
+    def autograde(self, submissions: dict, extra_args=(), timeout: float = 1800, costs: dict | None = None) -> dict:
+        """Autograde ``{student: notebook}``; returns ``{student: {grade_id: (score, max_score)}}``.
+        ``costs`` (rough relative run times) balance the parallel workers (:func:`shares_of`)."""
         if not self.generated:
             self.generate()
         for student, nb in submissions.items():
@@ -162,7 +175,7 @@ class Course:
             nbformat.write(nb, folder / f"{self.lab}.ipynb")
         workers = min(len(submissions), os.cpu_count() or 1)
         if workers > 1 and not self.graded:
-            autograde_in_parallel(self.root, self.lab, list(submissions), workers, extra_args, timeout)
+            autograde_in_parallel(self.root, self.lab, list(submissions), workers, extra_args, timeout, costs)
         else:  # one submission, one core, or a regrade (its old rows would clash in the merge)
             run_nbgrader(["autograde", self.lab, "--force", *extra_args], self.root, timeout=timeout)
         self.graded = True

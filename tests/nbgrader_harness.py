@@ -5,8 +5,6 @@ solution or hidden-test line leaks, and the text a feedback page shows. The cour
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import nbformat
 
 from grading.course import Course
@@ -22,9 +20,10 @@ def strip_volatile(nb) -> dict:
     return nb
 
 
-def assert_labs_equal_generate_assignment(tmp_path: Path, lab: str) -> None:
-    """labs/<lab> must be exactly what `nbgrader generate_assignment` makes from solutions/<lab>."""
-    generated = nbformat.read(Course(tmp_path, lab).generate(), as_version=4)
+def assert_labs_equal_generate_assignment(course: Course, lab: str) -> None:
+    """labs/<lab> must be exactly what `nbgrader generate_assignment` makes from solutions/<lab> (in
+    ``course``, a copy of the repository's solutions/<lab> and nbgrader_config.py, already generated)."""
+    generated = course.student_nb()
     committed = nbformat.read(REPO / "labs" / lab / f"{lab}.ipynb", as_version=4)
     assert strip_volatile(generated) == strip_volatile(committed), "labs/ is stale: run `make release` and commit labs/"
 

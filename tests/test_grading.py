@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from nbgrader_harness import assert_labs_equal_generate_assignment, assert_no_leaks, hidden_test_lines, html_text, total
 
-from grading.catalogue import catalogue_submissions, load, mutant_rounds, mutate
+from grading.catalogue import catalogue_submissions, load, mutant_rounds, submission_costs
 from grading.course import Course, cell_kind, run_nbgrader
 from grading.labs import REPO, discover
 
@@ -26,20 +26,27 @@ by_lab = pytest.mark.parametrize("lab", [pytest.param(lab, marks=pytest.mark.xdi
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """``graded(lab)``: one nbgrader autograde run over every kind of submission of that lab
-    (run once per lab, on first use); returns ``{student: {test cell: (score, max)}}``."""
+    (run once per lab, on first use); returns ``{student: {test cell: (score, max)}}``.
+    ``graded.course(lab)``: its course, with the assignment generated (once)."""
     cache = {}
+
+    def course(lab):
+        if lab not in run.courses:
+            run.courses[lab] = Course(tmp_path_factory.mktemp(lab), lab)
+            run.courses[lab].generate()
+        return run.courses[lab]
 
     def run(lab):
         if lab not in cache:
             catalogue = CATALOGUES[lab]
-            course = Course(tmp_path_factory.mktemp(lab), lab)
-            submissions = catalogue_submissions(course, catalogue, ROUNDS[lab], delete_test=catalogue.TAMPER["delete"],
+            submissions = catalogue_submissions(course(lab), catalogue, ROUNDS[lab],
+                                                delete_test=catalogue.TAMPER["delete"],
                                                 edit_test=catalogue.TAMPER["edit"])
-            cache[lab] = course.autograde(submissions, timeout=3600)
-            run.courses[lab] = course
+            cache[lab] = course(lab).autograde(submissions, timeout=3600,
+                                               costs=submission_costs(catalogue, submissions))
         return cache[lab]
 
-    run.courses = {}
+    run.courses, run.course = {}, course
     return run
 
 
@@ -48,8 +55,8 @@ def _source(lab):
 
 
 @by_lab
-def test_labs_equal_generate_assignment(tmp_path, lab):
-    assert_labs_equal_generate_assignment(tmp_path, lab)
+def test_labs_equal_generate_assignment(graded, lab):
+    assert_labs_equal_generate_assignment(graded.course(lab), lab)
 
 
 @by_lab
@@ -138,41 +145,58 @@ def test_native_crashes_cost_only_their_question(graded, lab):
     assert others and all(s == m for s, m in others.values()), others
 
 
+@by_lab
+def test_trimmed_reference_keeps_full_marks(graded, lab):
+    """The control of the trimmed submissions (mutant rounds, warns, looper, crashes): the reference without the
+    catalogue's ``TRIMMED_CELLS`` keeps full marks, so no graded test needs a cell they leave out, and a
+    trimmed mutant loses points for its mistake alone."""
+    if not CATALOGUES[lab].TRIMMED_CELLS:
+        pytest.skip(f"{lab} trims no cell: its mutant rounds run the whole notebook")
+    scores = graded(lab)["trimmed"]
+    assert set(scores) == set(CATALOGUES[lab].TEST_OF.values())
+    lost = {k: v for k, v in scores.items() if v[0] != v[1]}
+    assert not lost, f"a graded test needs a cell of TRIMMED_CELLS (tests/mutants/{lab}.py): {lost}"
+
+
 @pytest.mark.parametrize("lab, round_index, grade_id, mutant",
                          [pytest.param(*m, marks=pytest.mark.xdist_group(m[0])) for m in ALL_MUTANTS],
                          ids=[f"{lab}: {gid}: {name}" for lab, _, gid, name in ALL_MUTANTS])
 def test_mutant_loses_points(graded, lab, round_index, grade_id, mutant):
-    score, max_score = graded(lab)[f"mutants{round_index}"][CATALOGUES[lab].TEST_OF[grade_id]]
+    test = CATALOGUES[lab].TEST_OF[grade_id]
+    if CATALOGUES[lab].TRIMMED_CELLS:  # the mutant ran trimmed: only a control at full marks makes that count
+        control, most = graded(lab)["trimmed"][test]
+        assert control == most, f"the trimmed reference lost points on {test} (test_trimmed_reference_keeps_full_marks)"
+    score, max_score = graded(lab)[f"mutants{round_index}"][test]
     assert score < max_score, f"mutant '{mutant}' of {grade_id} kept full marks"
 
 
-@pytest.mark.parametrize("lab", [pytest.param(lab, marks=pytest.mark.xdist_group(f"{lab}-loop"), id=lab)
+@pytest.mark.parametrize("lab", [pytest.param(lab, marks=pytest.mark.xdist_group(lab), id=lab)
                                  for lab, c in CATALOGUES.items() if c.LOOP_ANSWER])
-def test_infinite_loop_times_out(tmp_path, lab):
-    answer = CATALOGUES[lab].LOOP_ANSWER
-    test_cell = CATALOGUES[lab].TEST_OF[answer]
-    course = Course(tmp_path, lab)
-    src = course.solution_sources()[answer]
-    looping = mutate(src, "    ### BEGIN SOLUTION\n", "    ### BEGIN SOLUTION\n    while True:\n        pass\n")
-    scores = course.autograde({"looper": course.submission({answer: looping})},
-                              extra_args=["--Execute.timeout=60"], timeout=900)["looper"]
+def test_infinite_loop_times_out(graded, lab):
+    """An answer that never returns is stopped at nbgrader's cell timeout (nbgrader_config.py) and costs
+    its own question only (the ``looper`` submission of the lab's batch)."""
+    test_cell = CATALOGUES[lab].TEST_OF[CATALOGUES[lab].LOOP_ANSWER]
+    scores = graded(lab)["looper"]
     assert scores[test_cell][0] == 0
     others = {k: v for k, v in scores.items() if k != test_cell}
-    assert all(s == m for s, m in others.values()), others
+    assert others and all(s == m for s, m in others.values()), others
 
 
 @by_lab
 def test_feedback_shows_results_without_hidden_tests(graded, lab):
     """Students get their points and the visible checks' output, never the hidden tests' code."""
-    graded(lab)
+    students = set(graded(lab))
     course = graded.courses[lab]
-    run_nbgrader(["generate_feedback", lab, "--force"], course.root, timeout=900)
+    # every kind of page once: full marks written differently, none, a mutant round (lost points, trimmed)
+    shown = students & {"reference", "blank", "alternative", "blind", "warns", "crashes", "mutants0"}
+    exclude = "--CourseDirectory.student_id_exclude=" + ",".join(sorted(students - shown))
+    run_nbgrader(["generate_feedback", lab, "--force", exclude], course.root, timeout=900)
     hidden = hidden_test_lines(_source(lab))
     assert len(hidden) > 10
     autograded = (course.root / "autograded" / "reference" / lab / f"{lab}.ipynb").read_text()
     assert any(line in autograded for line in hidden), "the autograded notebook should hold the hidden tests"
     pages = sorted(course.feedback_dir().glob(f"*/{lab}/{lab}.html"))
-    assert len(pages) == len(list((course.root / "submitted").iterdir()))
+    assert {page.parents[1].name for page in pages} == shown
     visible = [line for c in _source(lab).cells if cell_kind(c) == "tests"
                for line in c.source.split("### BEGIN HIDDEN TESTS")[0].splitlines() if len(line.strip()) > 30]
     for page in pages:

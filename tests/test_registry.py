@@ -11,7 +11,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading.catalogue import Catalogue, CatalogueError, load
+from grading.catalogue import Catalogue, CatalogueError, load, trimmed
+from grading.course import shares_of
 from grading.labs import REPO, discover, parts, readme_heading
 
 LABS = discover()
@@ -93,3 +94,31 @@ def test_a_new_lab_is_found_and_each_missing_part_is_named(tmp_path):
     with open(tmp_path / "README.md", "a", encoding="utf-8") as readme:
         readme.write("\n## Lab 9 results (full profile, 2-core CPU)\n")
     assert missing_parts(lab, tmp_path) == []
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_trimmed_cells_are_plain_given_cells_of_the_notebook(lab):
+    """``TRIMMED_CELLS`` names cells of the solution notebook that nbgrader would not put back."""
+    notebook = nbformat.read(parts(lab)["solution notebook"], as_version=4)
+    cells = load(lab).TRIMMED_CELLS
+    kept = trimmed(notebook, cells, lab)
+    assert len(kept.cells) == len(notebook.cells) - len(set(cells))
+
+
+def test_trimming_refuses_an_unknown_or_graded_cell():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", id="given"),
+                                         nbformat.v4.new_code_cell("assert x", id="tests",
+                                                                   metadata={"nbgrader": {"grade": True}})])
+    assert [c.id for c in trimmed(nb, ("given",)).cells] == ["tests"] and len(nb.cells) == 2  # a copy
+    with pytest.raises(CatalogueError, match=r"does not have: \['gone'\]"):
+        trimmed(nb, ("gone",))
+    with pytest.raises(CatalogueError, match=r"only plain given code cells, not \['tests'\]"):
+        trimmed(nb, ("tests",))
+
+
+def test_batches_are_shared_so_that_workers_finish_together():
+    costs = {"reference": 1, "looper": 2.4, "m0": 0.4, "m1": 0.4, "m2": 0.4, "blank": 1}
+    shares = shares_of(list(costs), 2, costs)
+    assert sorted(s for share in shares for s in share) == sorted(costs)
+    assert sorted(sum(costs[s] for s in share) for share in shares) == pytest.approx([2.8, 2.8])
+    assert shares_of(["a", "b", "c"], 2) == [["a", "c"], ["b"]]  # without costs: in turn

@@ -11,6 +11,20 @@ AUTOGRADED_POINTS = 62  # the rest of the 100 are written answers, graded by han
 TAMPER = {"delete": "test_nm_prune", "edit": "test_channel_prune"}
 # the answer given an infinite loop (checks the per-cell timeout); None: covered by another lab
 LOOP_ANSWER = "nm_prune"
+# the heavy given cells (seconds: one fast-profile run, one thread) that the mutant rounds and the looper
+# leave out: no graded test needs them (the trimmed reference keeps full marks, tests/test_grading.py)
+TRIMMED_CELLS = (
+    "cell-007",   # 3.0 s the weight histograms
+    "cell-021",   # 8.9 s the sensitivity scan
+    "cell-030",   # 4.3 s fine-grained pruning of the VGG
+    "cell-032",   # 3.2 s  its fine-tuning
+    "cell-041",   # 1.2 s naive channel pruning
+    "cell-049",   # 1.2 s sorted channel pruning
+    "cell-051",   # 2.2 s  its fine-tuning
+    "cell-053",   # 2.0 s latency, dense vs pruned
+    "cell-062",   # 5.0 s 2:4 pruning of the VGG
+    "cell-064t",  # 0.3 s the summary table (reads the cells above)
+)
 
 # graded answer -> the graded answers its test cell also calls (a mutant of one of those would
 # make the test fail for another reason, so such mutants are never graded in the same notebook)

@@ -11,6 +11,18 @@ AUTOGRADED_POINTS = 80  # the rest of the 100 are written answers, graded by han
 TAMPER = {"delete": "test_update_codebook", "edit": "test_quantized_conv2d"}
 # the answer given an infinite loop (checks the per-cell timeout); None: covered by another lab
 LOOP_ANSWER = None
+# the heavy given cells (seconds: one fast-profile run, one thread) that the mutant rounds leave out: no
+# graded test needs them (the trimmed reference keeps full marks, tests/test_grading.py)
+TRIMMED_CELLS = (
+    "55bbf929",  # 2.1 s the dataloaders
+    "e44c1c46",  # 9.2 s k-means quantization of the VGG at 8, 4, 2 bits
+    "483ad170",  # 16.9 s  and its quantization-aware fine-tuning
+    "43095f17",  # 2.5 s per-channel linear quantization of the VGG
+    "2effb62a",  # 4.1 s folding BatchNorm, calibration
+    "81c18d4e",  # 19.1 s the integer-only VGG on the test images
+    "3eca5663",  # 0.0 s the summary table (reads the cells above)
+    "c9d0e1f2",  # 0.3 s  and its figure
+)
 
 _RANGE_AND_QUANTIZE = {"get_quantized_range", "linear_quantize"}
 

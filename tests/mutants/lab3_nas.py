@@ -12,6 +12,14 @@ BONUS_POINTS = 10
 TAMPER = {"delete": "test_crossover", "edit": "test_peak_memory"}
 # the answer given an infinite loop (checks the per-cell timeout); None: covered by another lab
 LOOP_ANSWER = None
+# the heavy given cells (seconds: one fast-profile run, one thread) that the mutant rounds leave out: no
+# graded test needs them (the trimmed reference keeps full marks, tests/test_grading.py)
+TRIMMED_CELLS = (
+    "0da6ee78",  # 3.6 s the main-tier subnet measured
+    "0f257b0c",  # 7.9 s evolution against random search
+    "82cc7450",  # 1.8 s the bonus-tier subnet measured
+    "b2f6c8d4",  # 0.3 s  the figure of what the searches found
+)
 
 # graded answer -> the graded answers its test cell also calls (a mutant of one of those would
 # make the test fail for another reason, so such mutants are never graded in the same notebook).

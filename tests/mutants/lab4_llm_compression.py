@@ -12,6 +12,21 @@ BONUS_POINTS = 10
 TAMPER = {"delete": "test_auto_clip_layer", "edit": "test_pseudo_quantize_model_weight_scaleup"}
 # the answer given an infinite loop (checks the per-cell timeout); None: covered by another lab
 LOOP_ANSWER = None
+# the heavy given cells (seconds: one fast-profile run, one thread) that the mutant rounds leave out: every
+# graded test brings its own tiny model (the trimmed reference keeps full marks, tests/test_grading.py)
+TRIMMED_CELLS = (
+    "b8c18e87",  # 7.5 s loading SmolLM2, its perplexity
+    "d44ec255",  # 2.0 s  and an answer
+    "6ed69996",  # 7.4 s RTN at 3 and 4 bits
+    "087683e4",  # 1.4 s calibration features
+    "b577417f",  # 7.3 s salient and random weights kept in fp16
+    "9a9e56fe",  # 7.4 s scaling salient channels up
+    "8cb24d55",  # 19.7 s the AWQ search with clipping
+    "6ad3d854",  # 0.0 s  its scales
+    "4af26f88",  # 0.0 s the summary table
+    "23117867",  # 0.3 s  and its figure
+    "f49357e2",  # 3.5 s the AWQ model's answer
+)
 
 _Q = {"pseudo_quantize_tensor"}
 # graded answer -> the graded answers its test cell also calls (a mutant of one of those would

@@ -13,6 +13,15 @@ BONUS_POINTS = 10
 TAMPER = {"delete": "test_gemv_simd", "edit": "test_pack_int4"}
 # the answer given an infinite loop (checks the per-cell timeout); None: covered by another lab
 LOOP_ANSWER = None
+# the heavy given cells (seconds: one fast-profile run, one thread) that the mutant rounds and the crashes
+# leave out: no graded test needs them (the trimmed reference keeps full marks, tests/test_grading.py)
+TRIMMED_CELLS = (
+    "42fbcc62",  # 4.4 s loading SmolLM2 onto the engine
+    "54e60ca9",  # 3.1 s  an answer, fp32 and int4
+    "2ac86aab",  # 5.0 s decoding speed
+    "397b5fe9",  # 8.1 s prefill time
+    "cd65b9ac",  # 1.3 s a chat
+)
 # one submission whose C kernels crash or never return (run in a separate process by the notebook's
 # checks): each must cost only its own question, every other question keeps full marks
 CRASHES = {
