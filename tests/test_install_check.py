@@ -1,6 +1,9 @@
 """helpers.install_check: the setup cells' [OK] / [FAIL] report of packages, device and assets."""
 
 import io
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -35,3 +38,18 @@ def test_environment_report_unknown_asset():
     out = io.StringIO()
     assert not install_check.environment_report(assets=("no_such_asset",), file=out)
     assert "[FAIL] asset no_such_asset: unknown asset" in out.getvalue()
+
+
+def test_under_nbgrader_versions_come_from_the_metadata_without_imports():
+    """Grading reruns every setup cell: it reports the installed versions without importing torchvision
+    (about 3 s a notebook, and no lab imports it under grading); a student's kernel imports it (a build
+    that does not match torch fails there)."""
+    code = ("import sys, io; from helpers.install_check import environment_report; out = io.StringIO(); "
+            "ok = environment_report(file=out); print(ok, 'torchvision' in sys.modules); print(out.getvalue())")
+    for grading, imported in ((True, False), (False, True)):
+        env = {k: v for k, v in os.environ.items() if k != "NBGRADER_EXECUTION"}
+        if grading:
+            env["NBGRADER_EXECUTION"] = "autograde"
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+        assert out.stdout.splitlines()[0] == f"True {imported}", out.stdout + out.stderr
+        assert "[OK] torchvision" in out.stdout
