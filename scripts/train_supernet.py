@@ -2,7 +2,7 @@
 
     # what was shipped (one GPU):
     python scripts/train_supernet.py --budget-minutes 3.6 --batch-size 1024 --lr 0.4 --archs 2000 --seed 0
-    python scripts/train_supernet.py --subset --epochs 1 --archs 20 --out-dir /tmp/x  # smoke test on a CPU
+    python scripts/train_supernet.py --subset --max-steps 6 --archs 3 --out-dir /tmp/x  # smoke test on a CPU
 
 Recipe (BigNAS-style sandwich rule with in-place distillation, Yu et al. 2020; weight sharing as in
 once-for-all, Cai et al. 2020):
@@ -75,6 +75,7 @@ def main():
     parser.add_argument("--archs", type=int, default=2000, help="subnets measured for the table")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--subset", action="store_true", help="the shipped subset (a smoke test)")
+    parser.add_argument("--max-steps", type=int, help="stop after this many training steps (a smoke test)")
     parser.add_argument("--out-dir", type=Path, default=Path("helpers/shipped"))
     args = parser.parse_args()
 
@@ -115,7 +116,7 @@ def main():
 
     # time a few warm-up steps, then fix the number of epochs (and so the cosine schedule)
     model.train()
-    probe = min(30, steps_per_epoch)
+    probe = min(30, steps_per_epoch, args.max_steps or steps_per_epoch)
     skip, t0 = probe // 3, time.time()
     for i in range(probe):
         if i == skip:  # the first steps pay for start-up: time the next ones
@@ -129,7 +130,7 @@ def main():
     epochs = args.epochs
     if args.budget_minutes:
         epochs = max(1, min(epochs, int(args.budget_minutes * 60 / (per_step * steps_per_epoch))))
-    total = epochs * steps_per_epoch
+    total = min(epochs * steps_per_epoch, args.max_steps or epochs * steps_per_epoch)
     print(f"{per_step * 1000:.1f} ms per step, {steps_per_epoch} steps per epoch -> {epochs} epochs", flush=True)
     for i in range(probe, total):
         warm = max(3 * steps_per_epoch, total // 20)

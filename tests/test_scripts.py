@@ -41,13 +41,14 @@ def test_train_supernet_smoke(tmp_path):
     from helpers.supernet import SuperNet
 
     subprocess.run([sys.executable, "scripts/train_supernet.py", "--subset", "--epochs", "1", "--batch-size", "64",
-                    "--archs", "3", "--out-dir", str(tmp_path)],
+                    "--archs", "3", "--max-steps", "6", "--out-dir", str(tmp_path)],
                    cwd=ROOT, check=True, capture_output=True, text=True, timeout=600,
                    env={**os.environ, "LABS_PROGRESS": "0", "PYTHONPATH": str(ROOT)})
     checkpoint = torch.load(tmp_path / "ofa_supernet_fmnist.pt", weights_only=True)
     SuperNet().load_state_dict(checkpoint["state_dict"])  # the shipped format
     meta = checkpoint["meta"]
     assert meta["seed"] == 0 and meta["epochs"] == 1 and meta["dataset"] == "fashion-mnist (subset)"
+    assert meta["steps"] == 6  # --max-steps
     assert "--subset" in meta["command"] and meta["train_seconds"] >= 0
     with gzip.open(tmp_path / "nas_arch_table.json.gz", "rt") as f:
         table = json.load(f)
