@@ -8,7 +8,8 @@ report), ``assets`` (verified files),
 folding, calibration hooks), ``llm`` (the LLM loader, text windows, perplexity), ``awq`` (scale
 folding and the block-by-block AWQ driver), ``native`` (compile C with the system compiler and call
 it on tensors; CPU features, memory bandwidth), ``engine`` (a small Llama inference engine with a KV
-cache and pluggable linear layers), ``results`` (record headline numbers).
+cache and pluggable linear layers), ``results`` (record headline numbers), ``distributed`` (Lab 6's
+communicators: ranks as threads for graded tests, the same interface over gloo processes, a launcher).
 
 Nothing here implements what the labs grade: students import all of it.
 """
