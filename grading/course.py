@@ -26,15 +26,17 @@ from grading.tools import BIN, with_tools
 
 def nbgrader_env(threads: int | None = None) -> dict:
     """nbgrader with its tools and the course's code found (grading/tools.py), off-screen plots.
-    ``threads`` caps the OpenMP / MKL threads of the kernels it starts (one share of the cores)."""
+    ``threads`` caps the OpenMP / MKL threads of the kernels it starts (one share of the cores) and makes
+    their OpenMP threads wait passively."""
     env = with_tools()
     env.pop("LABS_PROFILE", None)  # nbgrader forces the fast profile through NBGRADER_EXECUTION
     env["MPLBACKEND"] = "Agg"
-    if threads:
+    if threads:  # kernels that share the cores
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    # kernels that share the cores must not spin-wait: with libgomp's default (active) waiting, two
-    # one-thread Lab 5 kernels took 267 s for what took 64 s passive (OpenMP kernels start their own threads)
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        # must not spin-wait: with libgomp's default (active) waiting, two one-thread Lab 5 kernels took 267 s
+        # for what took 64 s passive (its C kernels start their own OpenMP threads); a kernel alone on the
+        # cores keeps active waiting (Lab 4's notebook: 53 s active, 61 s passive, 2 threads)
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return env
 
 
