@@ -466,7 +466,7 @@ def launch(fn, world_size: int, *args, timeout: float = 120.0, start: str = "for
         port = probe.getsockname()[1]
     logs, context = Path(tempfile.mkdtemp(prefix="launch-")), multiprocessing.get_context(start)
     procs, pipes = [], []
-    with warnings.catch_warnings():  # Python >= 3.12 warns when a multi-threaded process (any kernel) forks
+    with warnings.catch_warnings():  # Python 3.12 and later warn when a multi-threaded process (any kernel) forks
         warnings.simplefilter("ignore", DeprecationWarning)
         for rank in range(world_size):
             receive, send = context.Pipe(duplex=False)
