@@ -191,6 +191,12 @@ def trimmed(nb, cell_ids, lab: str = "?"):
 FULL_COST, TRIMMED_COST, WAIT_COST = 1.0, 0.4, {"looper": 2.0, "crashes": 0.4}
 
 
+def runs_trimmed(name: str) -> bool:
+    """Whether submission ``name`` of :func:`catalogue_submissions` leaves out ``TRIMMED_CELLS``: those
+    checked on some questions only (and the control); never the reference, alternatives or blind answers."""
+    return name in ("warns", "crashes", "looper", "trimmed") or name.startswith("mutants")
+
+
 def _edited(source: str, edits) -> str:
     for old, new in edits:
         source = mutate(source, old, new)
@@ -212,10 +218,6 @@ def catalogue_submissions(course: Course, catalogue, rounds, delete_test: str, e
     cells out, and ``trimmed`` (the reference, trimmed) is their control; the reference, the alternatives
     and the blind answers run the whole notebook, as a student's does. :func:`submission_costs` weighs them."""
     solutions = course.solution_sources()
-    cells = getattr(catalogue, "TRIMMED_CELLS", ())
-
-    def partial(nb):
-        return trimmed(nb, cells, course.lab) if cells else nb
 
     submissions = {
         "reference": course.submission(),
@@ -229,20 +231,22 @@ def catalogue_submissions(course: Course, catalogue, rounds, delete_test: str, e
             c.source = "pass"
             c.metadata["nbgrader"]["points"] = 100
     if getattr(catalogue, "CRASHES", None):  # native code that crashes or hangs: costs only its question
-        submissions["crashes"] = partial(course.submission({gid: _edited(solutions[gid], edits)
-                                                            for gid, (_, edits) in catalogue.CRASHES.items()}))
-    if "warns" in submissions:  # what it checks happens in graded cells (a warning is not a failure)
-        submissions["warns"] = partial(submissions["warns"])
+        submissions["crashes"] = course.submission({gid: _edited(solutions[gid], edits)
+                                                    for gid, (_, edits) in catalogue.CRASHES.items()})
     if getattr(catalogue, "LOOP_ANSWER", None):
         answer = catalogue.LOOP_ANSWER
-        submissions["looper"] = partial(course.submission({answer: looping(solutions[answer])}))
+        submissions["looper"] = course.submission({answer: looping(solutions[answer])})
+    cells = getattr(catalogue, "TRIMMED_CELLS", ())
     if cells:
-        submissions["trimmed"] = partial(course.submission())
+        submissions["trimmed"] = course.submission()
     for i, r in enumerate(rounds):
         answers = {}
         for grade_id, (_, edits) in r.items():
             answers[grade_id] = _edited(solutions[grade_id], edits)
-        submissions[f"mutants{i}"] = partial(course.submission(answers))
+        submissions[f"mutants{i}"] = course.submission(answers)
+    if cells:  # (warns too: a warning is handled, or not, in the graded cell itself)
+        submissions = {name: trimmed(nb, cells, course.lab) if runs_trimmed(name) else nb
+                       for name, nb in submissions.items()}
     return submissions
 
 
@@ -251,8 +255,7 @@ def submission_costs(catalogue, names) -> dict:
     partial = bool(getattr(catalogue, "TRIMMED_CELLS", ()))
 
     def cost(name):
-        trimmed_kind = name in ("warns", "crashes", "looper", "trimmed") or name.startswith("mutants")
-        base = TRIMMED_COST if partial and trimmed_kind else FULL_COST
+        base = TRIMMED_COST if partial and runs_trimmed(name) else FULL_COST
         return base + WAIT_COST.get(name, 0)
 
     return {name: cost(name) for name in names}
