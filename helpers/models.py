@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict, defaultdict
 
 import torch
@@ -87,6 +88,33 @@ def load_pretrained_vgg(name: str = "vgg_fmnist", device=None) -> VGG:
     from .assets import fetch
 
     model, _ = load_checkpoint(fetch(name))
+    return model.to(device) if device is not None else model
+
+
+@torch.no_grad()
+def load_folded_vgg(reinit_classifier_seed: int | None = 0, device=None) -> VGG:
+    """The pretrained VGG (:func:`load_pretrained_vgg`) with every BatchNorm folded into its conv, in eval mode.
+
+    Why Lab 6 trains this one: in data-parallel training each rank's BatchNorm normalises with the
+    statistics of *its own* shard of the batch (and keeps its own running statistics), so N ranks with a
+    batch of B/N each do not compute what one process with a batch of B would. Without BatchNorm the model
+    is a function of each image alone, averaging the ranks' gradients gives exactly the gradient of the
+    whole batch, and data parallelism is exactly large-batch training. (``nn.SyncBatchNorm`` is torch's
+    other answer: it all-reduces the statistics in every forward pass.)
+
+    ``reinit_classifier_seed``: unless None, the final ``classifier`` Linear gets a fresh init, torch's
+    default for ``nn.Linear``, drawn from ``torch.Generator().manual_seed(seed)`` -- the same weights in
+    every process, and a model that has something to learn again. None keeps the trained classifier.
+    """
+    from .quantization import fuse_vgg_bn  # imported on use, like fetch (no cycle should quantization import models)
+
+    model = fuse_vgg_bn(load_pretrained_vgg())
+    if reinit_classifier_seed is not None:
+        generator = torch.Generator().manual_seed(reinit_classifier_seed)
+        linear = model.classifier  # what nn.Linear.reset_parameters() does, from our generator
+        nn.init.kaiming_uniform_(linear.weight, a=math.sqrt(5), generator=generator)
+        bound = 1 / math.sqrt(linear.in_features)
+        nn.init.uniform_(linear.bias, -bound, bound, generator=generator)
     return model.to(device) if device is not None else model
 
 

@@ -7,6 +7,7 @@ from helpers.models import (
     VGG,
     VGG_FMNIST_CFG,
     load_checkpoint,
+    load_folded_vgg,
     load_pretrained_vgg,
     random_vgg,
     save_checkpoint,
@@ -60,3 +61,22 @@ def test_shipped_checkpoint():
     _, meta = load_checkpoint(fetch("vgg_fmnist"))
     # the training script records how the checkpoint was made
     assert meta["seed"] == 0 and meta["test_accuracy"] >= 93.0 and "command" in meta
+
+
+def test_folded_vgg_has_no_batchnorm_and_computes_what_the_pretrained_model_does():
+    pretrained, folded = load_pretrained_vgg(), load_folded_vgg(reinit_classifier_seed=None)
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in folded.modules())
+    assert all(conv.bias is not None for conv in folded.modules() if isinstance(conv, torch.nn.Conv2d))
+    x = torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(folded.eval()(x), pretrained(x), rtol=1e-4, atol=1e-4)
+
+
+def test_folded_vgg_classifier_reinit_is_seeded():
+    a, b, c = load_folded_vgg(0), load_folded_vgg(0), load_folded_vgg(1)
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    assert not torch.equal(a.classifier.weight, c.classifier.weight)
+    assert torch.equal(a.backbone.conv0.weight, c.backbone.conv0.weight)  # only the classifier is redrawn
+    trained = load_folded_vgg(None).classifier.weight
+    assert not torch.allclose(a.classifier.weight, trained)
+    assert a.classifier.weight.abs().max() <= 1 / a.classifier.in_features ** 0.5  # nn.Linear's default range

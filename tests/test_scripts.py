@@ -86,3 +86,67 @@ def test_the_supernet_recipe_written_down_is_the_one_the_shipped_asset_records()
     assert recorded[:2] == ["python", "scripts/train_supernet.py"]
     assert recipe in (ROOT / "scripts" / "train_supernet.py").read_text()
     assert f"$(BIN)/python {recipe}" in (ROOT / "Makefile").read_text()
+
+
+def _train_distributed(out_dir, nproc: int, *extra):
+    """scripts/train_distributed.py under torchrun (`python -m torch.distributed.run` is torchrun, whether or
+    not its script is on PATH): 3 steps of the shipped subset, 200 test images; its JSON and stdout."""
+    import json
+
+    out = out_dir / f"run_{nproc}{''.join(extra).replace('-', '_')}.json"
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc)]
+    result = subprocess.run([*torchrun, "scripts/train_distributed.py", "--backend", "gloo", "--subset", "--steps", "3",
+                             "--batch-size", "64", "--eval-images", "200", "--json", str(out), *extra],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "LABS_PROGRESS": "0", "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return json.loads(out.read_text()), result.stdout
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory):
+    return _train_distributed(tmp_path_factory.mktemp("ddp"), 2)
+
+
+@pytest.mark.slow
+def test_train_distributed_two_ranks_over_gloo(two_ranks):
+    import math
+
+    from helpers.models import load_folded_vgg
+
+    result, stdout = two_ranks
+    assert result["world_size"] == 2 and result["backend"] == "gloo" and result["steps"] == 3
+    assert len(result["losses"]) == 3 and all(math.isfinite(loss) for loss in result["losses"])
+    assert result["eval_images"] == 200 and 0 <= result["test_accuracy"] <= 100 and result["powersgd"] is None
+    assert result["gradient_bytes_per_step"] == 4 * sum(p.numel() for p in load_folded_vgg().parameters())
+    assert "step 3/3" in stdout and "test accuracy" in stdout
+
+
+@pytest.mark.slow
+def test_train_distributed_one_rank_takes_the_same_steps(two_ranks, tmp_path):
+    """Without BatchNorm, 2 ranks x 32 images compute the gradient of the same 64 images one rank does."""
+    one, _ = _train_distributed(tmp_path, 1)
+    assert one["world_size"] == 1
+    assert one["losses"] == pytest.approx(two_ranks[0]["losses"], rel=1e-4)
+
+
+@pytest.mark.slow
+def test_train_distributed_with_powersgd(two_ranks, tmp_path):
+    result, stdout = _train_distributed(tmp_path, 2, "--powersgd-rank", "2")
+    psgd = result["powersgd"]
+    assert psgd["rank"] == 2 and psgd["start_iter"] == 2 and psgd["compressed_steps"] == 1
+    # step 3 was compressed; the bytes the script states are what torch's hook counted
+    assert 4 * psgd["hook_numel"]["before"] == result["gradient_bytes_per_step"]
+    assert 4 * psgd["hook_numel"]["after"] == psgd["bytes_per_compressed_step"] < result["gradient_bytes_per_step"] / 10
+    # the first two steps were plain all-reduces: the same losses up to step 3's (computed before its update)
+    assert result["losses"] == pytest.approx(two_ranks[0]["losses"], rel=1e-5)
+    assert "PowerSGD rank 2 from step 3" in stdout
+
+
+def test_train_distributed_without_torchrun_says_how_to_launch_it():
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    result = subprocess.run([sys.executable, "scripts/train_distributed.py", "--steps", "1"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120, env={**env, "PYTHONPATH": str(ROOT)})
+    assert result.returncode != 0
+    assert "torchrun --standalone --nproc_per_node 2 scripts/train_distributed.py" in result.stderr
+    assert "--rdzv_backend c10d --rdzv_endpoint HOST:29500" in result.stderr
