@@ -45,6 +45,7 @@ wiki page Autograd-and-Fork). There, or on Windows, define ``fn`` in a ``.py`` m
 from __future__ import annotations
 
 import collections
+import ctypes
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -67,6 +68,18 @@ from .env import under_nbgrader
 OPS = ("sum", "mean", "max")
 CALLS = ("all_reduce", "broadcast", "all_gather", "reduce_scatter", "send", "recv", "sendrecv", "barrier")
 _BUSY = "is running its own code"  # what a rank is doing outside the communicator ("rank 1 <this>")
+
+
+@torch.no_grad()
+def seed_parameters(model, seed: int):
+    """Draw ``model``'s parameters from ``torch.Generator().manual_seed(seed)`` (normal, std 1/sqrt(fan-in));
+    returns ``model``. Ranks that are threads share torch's global generator, so ``torch.manual_seed`` on each
+    rank races with the others: this gives each rank (or all of them) a start that is the same on every run."""
+    generator = torch.Generator().manual_seed(seed)
+    for p in model.parameters():
+        fan_in = p[0].numel() if p.dim() > 1 else p.numel()
+        p.copy_(torch.randn(p.shape, generator=generator, dtype=p.dtype) / fan_in ** 0.5)
+    return model
 
 
 class CommError(RuntimeError):
@@ -314,11 +327,25 @@ class ThreadComm(_Comm):
         self._delivered(message, dst)
 
 
+class RankStopped(BaseException):
+    """Raised inside a rank thread that :func:`run_ranks` gave up on (it never returned), to end it."""
+
+
+def _stop(threads) -> None:
+    """End rank threads that are still running (a loop that never ends would otherwise keep running, and
+    slow down everything after it): raise :class:`RankStopped` in each, at its next Python instruction."""
+    for thread in threads:
+        if thread.is_alive() and thread.ident is not None:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(RankStopped))
+
+
 def run_ranks(fn, world_size: int, *args, timeout: float = 30.0) -> list:
     """``[fn(comm, *args) for each rank]``, the ranks run at once as threads of this process (no sockets).
 
     A rank's exception is re-raised here (as :class:`RankError` naming it, or the :class:`CommError` it
-    caused); the other ranks are released. ``timeout``: the longest a rank waits for the others in one call."""
+    caused); the other ranks are released. ``timeout``: the longest a rank waits for the others in one call.
+    Ranks still running when this gives up (or is interrupted) are stopped, so a rank that loops for ever
+    costs only the cell that ran it."""
     if not isinstance(world_size, int) or world_size < 1:
         raise ValueError(f"world_size must be a positive int, got {world_size!r}")
     world, results = _World(world_size, timeout), [None] * world_size
@@ -335,8 +362,10 @@ def run_ranks(fn, world_size: int, *args, timeout: float = 30.0) -> list:
             world.where[rank], world.finished = state, world.finished + 1
             world.cond.notify_all()
 
-    for rank in range(world_size):
-        threading.Thread(target=body, args=(rank,), name=f"rank {rank}", daemon=True).start()
+    threads = [threading.Thread(target=body, args=(rank,), name=f"rank {rank}", daemon=True)
+               for rank in range(world_size)]
+    for thread in threads:
+        thread.start()
     with world.cond:
         try:
             give_up = None  # once a rank has raised, the others get `timeout` seconds to stop
@@ -344,10 +373,12 @@ def run_ranks(fn, world_size: int, *args, timeout: float = 30.0) -> list:
                 if world.first is not None and give_up is None:
                     give_up = time.monotonic() + timeout
                 world.cond.wait(0.5 if give_up is None else max(give_up - time.monotonic(), 0.001))
-        except BaseException:  # e.g. the notebook's interrupt button: release the ranks, then stop
+        except BaseException:  # e.g. the notebook's interrupt button or nbgrader's cell timeout
             world.fail("run_ranks was interrupted")
+            _stop([t for r, t in enumerate(threads) if not world.where[r].startswith("has ")])
             raise
         stuck = [r for r in range(world_size) if not world.where[r].startswith("has ")]
+    _stop([threads[r] for r in stuck])
     if world.first is None:
         return results
     rank, exc = world.first

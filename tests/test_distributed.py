@@ -179,6 +179,45 @@ def test_a_rank_stuck_outside_the_communicator_does_not_hold_run_ranks():
     assert time.monotonic() - start < 2
 
 
+def _rank_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("rank ")]
+
+
+def _wait_until_gone(seconds=5.0):
+    deadline = time.monotonic() + seconds
+    while _rank_threads() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return _rank_threads()
+
+
+def test_a_rank_that_loops_for_ever_is_stopped_and_costs_only_its_call():
+    def fn(comm):
+        if comm.rank == 0:
+            while True:  # a student's loop that never ends, outside the communicator
+                pass
+        comm.all_reduce(torch.ones(2))
+
+    with pytest.raises(CommError, match="rank 0 never reached all_reduce #1.*rank 0 still running"):
+        run_ranks(fn, 2, timeout=0.3)
+    assert not _wait_until_gone(), "the looping rank thread was left running"
+    assert run_ranks(lambda comm: comm.rank, 2) == [0, 1]  # and the next call runs normally
+
+
+def test_an_interrupted_run_stops_every_rank():
+    import _thread
+
+    def fn(comm):
+        while True:  # every rank loops: nothing waits in the communicator, only an interrupt ends it
+            pass
+
+    timer = threading.Timer(0.5, _thread.interrupt_main)  # what the notebook's stop button (or nbgrader) does
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        run_ranks(fn, 3, timeout=60)
+    timer.join()
+    assert not _wait_until_gone(), "rank threads were left running after the interrupt"
+
+
 def test_bad_arguments_say_what_to_pass():
     with pytest.raises(RankError, match="rank 0 raised ValueError: op='avg' is not a reduction"):
         run_ranks(lambda comm: comm.all_reduce(torch.ones(1), op="avg"), 1)
