@@ -69,24 +69,29 @@ def shares_of(students: list[str], workers: int, costs: dict | None = None) -> l
 
 
 def autograde_in_parallel(root: Path, lab: str, students: list[str], workers: int, extra_args=(),
-                          timeout: float = 1800, costs: dict | None = None) -> None:
+                          timeout: float = 1800, costs: dict | None = None, own_args: dict | None = None) -> None:
     """`nbgrader autograde` split over ``workers`` processes, each with its share of the students
     (``--CourseDirectory.student_id_exclude`` the others), its own copy of the gradebook (SQLite has one
     writer) and its share of the cores; then their rows go into ``gradebook.db``. nbgrader's ids are
     UUIDs, so the copies' rows never collide. Same grades as one serial run, about ``workers`` times
     sooner: a fast-profile notebook spends most of its time in one thread (kernel start, imports, small
-    tensors), so two one-thread kernels beat one two-thread kernel. ``costs``: see :func:`shares_of`."""
+    tensors), so two one-thread kernels beat one two-thread kernel. ``costs``: see :func:`shares_of`.
+    ``own_args``: ``{student: [nbgrader options]}`` for submissions graded in a process of their own, beside
+    the workers, with those options added (a shorter cell timeout for a notebook that must time out)."""
     import sqlite3
 
-    shares = shares_of(students, workers, costs)
+    own_args = own_args or {}
+    shared = [s for s in students if s not in own_args]
+    shares = [(share, ()) for share in shares_of(shared, workers, costs) if share]
+    shares += [([student], tuple(own_args[student])) for student in students if student in own_args]
     threads = max(1, (os.cpu_count() or 1) // workers)
     procs = []
-    for i, share in enumerate(shares):
+    for i, (share, own) in enumerate(shares):
         db = root / f"gradebook-{i}.db"
         shutil.copy(root / "gradebook.db", db)
         args = ["autograde", lab, "--force", f"--CourseDirectory.db_url=sqlite:///{db}",
                 "--CourseDirectory.student_id_exclude=" + ",".join(s for s in students if s not in share),
-                *extra_args]
+                *extra_args, *own]
         procs.append((args, db, subprocess.Popen([str(BIN / "nbgrader"), *args], cwd=root,
                                                  env=nbgrader_env(threads), stdout=subprocess.PIPE,
                                                  stderr=subprocess.PIPE, text=True)))
@@ -166,20 +171,27 @@ class Course:
                 cell.source = answers.get(grade_id, solutions[grade_id])
         return nb
 
-    def autograde(self, submissions: dict, extra_args=(), timeout: float = 1800, costs: dict | None = None) -> dict:
+    def autograde(self, submissions: dict, extra_args=(), timeout: float = 1800, costs: dict | None = None,
+                  own_args: dict | None = None) -> dict:
         """Autograde ``{student: notebook}``; returns ``{student: {grade_id: (score, max_score)}}``.
-        ``costs`` (rough relative run times) balance the parallel workers (:func:`shares_of`)."""
+        ``costs`` (rough relative run times) balance the parallel workers (:func:`shares_of`); ``own_args``
+        (``{student: [nbgrader options]}``) grades those students in processes of their own with those
+        options added (:func:`autograde_in_parallel`; a serial run takes ``own_args`` only when it grades
+        one student)."""
         if not self.generated:
             self.generate()
         for student, nb in submissions.items():
             folder = self.root / "submitted" / student / self.lab
             folder.mkdir(parents=True, exist_ok=True)
             nbformat.write(nb, folder / f"{self.lab}.ipynb")
+        own_args = {s: a for s, a in (own_args or {}).items() if s in submissions}
         workers = min(len(submissions), os.cpu_count() or 1)
         if workers > 1 and not self.graded:
-            autograde_in_parallel(self.root, self.lab, list(submissions), workers, extra_args, timeout, costs)
+            autograde_in_parallel(self.root, self.lab, list(submissions), workers, extra_args, timeout, costs,
+                                  own_args)
         else:  # one submission, one core, or a regrade (its old rows would clash in the merge)
-            run_nbgrader(["autograde", self.lab, "--force", *extra_args], self.root, timeout=timeout)
+            own = own_args[next(iter(submissions))] if len(submissions) == 1 and own_args else ()
+            run_nbgrader(["autograde", self.lab, "--force", *extra_args, *own], self.root, timeout=timeout)
         self.graded = True
         return self.scores(list(submissions))
 

@@ -10,7 +10,14 @@ import nbformat
 import pytest
 from nbgrader_harness import assert_labs_equal_generate_assignment, assert_no_leaks, hidden_test_lines, html_text, total
 
-from grading.catalogue import catalogue_submissions, load, mutant_rounds, submission_costs
+from grading.catalogue import (
+    LOOPER_CELL_TIMEOUT,
+    catalogue_submissions,
+    load,
+    mutant_rounds,
+    submission_args,
+    submission_costs,
+)
 from grading.course import Course, cell_kind, run_nbgrader
 from grading.labs import REPO, discover
 
@@ -43,7 +50,8 @@ def graded(tmp_path_factory):
                                                 delete_test=catalogue.TAMPER["delete"],
                                                 edit_test=catalogue.TAMPER["edit"])
             cache[lab] = course(lab).autograde(submissions, timeout=3600,
-                                               costs=submission_costs(catalogue, submissions))
+                                               costs=submission_costs(catalogue, submissions),
+                                               own_args=submission_args(submissions))
         return cache[lab]
 
     run.courses, run.course = {}, course
@@ -173,8 +181,10 @@ def test_mutant_loses_points(graded, lab, round_index, grade_id, mutant):
 @pytest.mark.parametrize("lab", [pytest.param(lab, marks=pytest.mark.xdist_group(lab), id=lab)
                                  for lab, c in CATALOGUES.items() if c.LOOP_ANSWER])
 def test_infinite_loop_times_out(graded, lab):
-    """An answer that never returns is stopped at nbgrader's cell timeout (nbgrader_config.py) and costs
-    its own question only (the ``looper`` submission of the lab's batch)."""
+    """An answer that never returns is stopped at nbgrader's cell timeout and costs its own question only
+    (the ``looper`` submission of the lab's batch, graded on its own with ``--Execute.timeout`` set to
+    ``LOOPER_CELL_TIMEOUT``: the mechanism of nbgrader_config.py's 120 s, a quarter of the wait)."""
+    assert LOOPER_CELL_TIMEOUT < 120
     test_cell = CATALOGUES[lab].TEST_OF[CATALOGUES[lab].LOOP_ANSWER]
     scores = graded(lab)["looper"]
     assert scores[test_cell][0] == 0

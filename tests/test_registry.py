@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading.catalogue import Catalogue, CatalogueError, load, trimmed
+from grading.catalogue import Catalogue, CatalogueError, load, mutant_rounds, trimmed
 from grading.course import shares_of
 from grading.labs import REPO, discover, parts, readme_heading
 
@@ -122,3 +122,20 @@ def test_batches_are_shared_so_that_workers_finish_together():
     assert sorted(s for share in shares for s in share) == sorted(costs)
     assert sorted(sum(costs[s] for s in share) for share in shares) == pytest.approx([2.8, 2.8])
     assert shares_of(["a", "b", "c"], 2) == [["a", "c"], ["b"]]  # without costs: in turn
+
+
+def test_mutant_rounds_are_few_and_never_mix_an_answer_with_what_its_test_calls():
+    # a path a - b - c - d of answers whose tests call their neighbours; in the catalogue's order (a, d,
+    # then b, c) first-fit needs three rounds where two do; b has two mistakes, so three are the fewest
+    edits = [("old", "new")]
+    catalogue = types.SimpleNamespace(MUTANTS={"a": [("a1", edits)], "d": [("d1", edits)],
+                                         "b": [("b1", edits), ("b2", edits)], "c": [("c1", edits)]},
+                                DEPENDS_ON={"b": {"a", "c"}, "d": {"c"}})
+    rounds = mutant_rounds(catalogue)
+    assert len(rounds) == 3
+    assert sorted(name for r in rounds for name, _ in r.values()) == ["a1", "b1", "b2", "c1", "d1"]
+    clash = {("a", "b"), ("b", "c"), ("c", "d")}
+    assert all((x, y) not in clash for r in rounds for x in r for y in r)
+    assert mutant_rounds(catalogue) == rounds  # the same every run
+    catalogue.DEPENDS_ON = {}
+    assert len(mutant_rounds(catalogue)) == 2  # no clash: as many rounds as the most mistakes of one answer
