@@ -97,9 +97,11 @@ def _load_default(dtype: torch.dtype, verbose: bool):
     target = _converted_dir(gguf)
     done = target / "DONE"
     start = time.perf_counter()
+    layers = grading_cap("llm_layers", None)  # None (all of them) unless nbgrader runs the notebook
     if done.exists():
         tokenizer = transformers.AutoTokenizer.from_pretrained(target)
-        model = transformers.AutoModelForCausalLM.from_pretrained(target, dtype=torch.float32)
+        model = transformers.AutoModelForCausalLM.from_pretrained(
+            target, dtype=torch.float32, **({} if layers is None else {"num_hidden_layers": layers}))
         how = f"cached fp32 copy in {target}"
     else:
         if importlib.util.find_spec("accelerate") is None:
@@ -129,16 +131,37 @@ def _load_default(dtype: torch.dtype, verbose: bool):
                 tmp.rename(target)
         shutil.rmtree(tmp, ignore_errors=True)
         how = f"dequantized {gguf.name} (Q4_1) and cached an fp32 copy in {target}"
+        if layers is not None:
+            _keep_first_blocks(model, layers)
     if verbose:
-        print(f"Loaded SmolLM2-135M-Instruct in {time.perf_counter() - start:.1f} s: {how}")
+        print(f"Loaded SmolLM2-135M-Instruct in {time.perf_counter() - start:.1f} s: {how}"
+              + _capped_note(model, layers))
     return model.to(dtype), tokenizer
+
+
+def _keep_first_blocks(model: nn.Module, n: int) -> None:
+    """Cut a loaded Llama-style model to its first ``n`` decoder blocks (what ``num_hidden_layers=n``
+    gives at load time)."""
+    model.model.layers = model.model.layers[:n]
+    model.config.num_hidden_layers = n
+    if getattr(model.config, "layer_types", None):
+        model.config.layer_types = model.config.layer_types[:n]
+
+
+def _capped_note(model: nn.Module, layers) -> str:
+    if layers is None:
+        return ""
+    return (f" (nbgrader runs this notebook: the first {model.config.num_hidden_layers} decoder blocks only, "
+            "helpers.env.GRADING_CAPS; the graded tests use their own small models)")
 
 
 def _load_hub(name: str, dtype: torch.dtype, verbose: bool):
     transformers = _quiet_transformers()
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(name)
-        model = transformers.AutoModelForCausalLM.from_pretrained(name, dtype=dtype)
+        layers = grading_cap("llm_layers", None)
+        model = transformers.AutoModelForCausalLM.from_pretrained(
+            name, dtype=dtype, **({} if layers is None else {"num_hidden_layers": layers}))
     except (OSError, ValueError) as exc:
         raise LLMError(
             f"Could not load {name!r} from the Hugging Face Hub or its local cache ({type(exc).__name__}: "
@@ -147,12 +170,13 @@ def _load_hub(name: str, dtype: torch.dtype, verbose: bool):
             f"it once with `huggingface-cli download {name}`."
         ) from None
     if verbose:
-        print(f"Loaded {name} from the Hugging Face Hub cache")
+        print(f"Loaded {name} from the Hugging Face Hub cache" + _capped_note(model, layers))
     return model, tokenizer
 
 
 def load_llm(name: str = DEFAULT_LLM, dtype: torch.dtype = torch.float32, device=None, verbose: bool = True):
-    """Return ``(model, tokenizer)`` in eval mode: the default GGUF model or a Hub causal LM id."""
+    """Return ``(model, tokenizer)`` in eval mode: the default GGUF model or a Hub causal LM id. Under
+    nbgrader only the first ``GRADING_CAPS["llm_layers"]`` decoder blocks (:func:`helpers.env.grading_cap`)."""
     if name == DEFAULT_LLM:
         model, tokenizer = _load_default(dtype, verbose)
     else:

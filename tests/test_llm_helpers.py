@@ -356,3 +356,10 @@ def test_default_llm_first_load_converts_then_caches(tmp_path, monkeypatch, caps
     ids = torch.tensor([[1, 504, 2683, 314]])
     assert torch.equal(first(ids).logits, second(ids).logits)
     assert tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}], tokenize=False).startswith("<|im_start|>")
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")  # the grading cap: the first decoder blocks only
+    capped, _ = llm.load_llm()
+    n = env.GRADING_CAPS["llm_layers"]
+    assert f"the first {n} decoder blocks only" in capsys.readouterr().out
+    assert len(llm.decoder_layers(capped)) == n == capped.config.num_hidden_layers
+    llm._keep_first_blocks(first, n)  # what a first load (the conversion) under nbgrader does
+    assert torch.equal(capped(ids).logits, first(ids).logits)
