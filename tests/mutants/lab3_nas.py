@@ -21,6 +21,8 @@ TRIMMED_CELLS = (
     "0f257b0c",  # 7.9 s evolution against random search
     "82cc7450",  # 1.8 s the bonus-tier subnet measured
     "b2f6c8d4",  # 0.3 s  the figure of what the searches found
+    "table-overview",  # 4.7 s the figure of 500 subnets of the table
+    "b7e1c0a2",  # 0.1 s  the table's means per choice (reads the figure's subnets)
 )
 
 # graded answer -> the graded answers its test cell also calls (a mutant of one of those would
