@@ -101,7 +101,7 @@ def _load_default(dtype: torch.dtype, verbose: bool):
     if done.exists():
         tokenizer = transformers.AutoTokenizer.from_pretrained(target)
         model = transformers.AutoModelForCausalLM.from_pretrained(
-            target, dtype=torch.float32, **({} if layers is None else {"num_hidden_layers": layers}))
+            target, dtype=torch.float32, **_depth(layers))
         how = f"cached fp32 copy in {target}"
     else:
         if importlib.util.find_spec("accelerate") is None:
@@ -139,6 +139,11 @@ def _load_default(dtype: torch.dtype, verbose: bool):
     return model.to(dtype), tokenizer
 
 
+def _depth(layers) -> dict:
+    """``from_pretrained`` options that load only the first ``layers`` decoder blocks (None: all)."""
+    return {} if layers is None else {"num_hidden_layers": layers}
+
+
 def _keep_first_blocks(model: nn.Module, n: int) -> None:
     """Cut a loaded Llama-style model to its first ``n`` decoder blocks (what ``num_hidden_layers=n``
     gives at load time)."""
@@ -161,7 +166,7 @@ def _load_hub(name: str, dtype: torch.dtype, verbose: bool):
         tokenizer = transformers.AutoTokenizer.from_pretrained(name)
         layers = grading_cap("llm_layers", None)
         model = transformers.AutoModelForCausalLM.from_pretrained(
-            name, dtype=dtype, **({} if layers is None else {"num_hidden_layers": layers}))
+            name, dtype=dtype, **_depth(layers))
     except (OSError, ValueError) as exc:
         raise LLMError(
             f"Could not load {name!r} from the Hugging Face Hub or its local cache ({type(exc).__name__}: "
