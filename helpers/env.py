@@ -55,6 +55,7 @@ def under_nbgrader() -> bool:
 # How far nbgrader trims the fast profile's ungraded work (the helpers that read each cap say so):
 GRADING_CAPS = {
     "scan_images": 64,   # helpers.pruning.sensitivity_scan: the first test images (of the fast 1,000)
+    "test_images": 256,  # helpers.data.get_dataloaders(report_only_test=True): the first test images (fast: 1,000)
     "train_steps": 2,    # helpers.train.fine_tune: batches per epoch (the fast profile runs 8)
     "llm_windows": 1,    # helpers.llm.token_windows: windows of evaluation or calibration text (fast: 2)
     "chat_tokens": 4,    # helpers.engine.chat: new tokens of an answer (fast: 16)

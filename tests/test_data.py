@@ -98,6 +98,20 @@ def test_dataloaders_are_seeded():
     assert x.shape == (32, 1, 28, 28) and y.shape == (32,)
 
 
+def test_report_only_test_split_is_cut_under_nbgrader_only(monkeypatch):
+    from helpers.env import GRADING_CAPS
+
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    full = get_dataloaders(batch_size=16, subset=True, report_only_test=True)["test"]
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    cut = get_dataloaders(batch_size=16, subset=True, report_only_test=True)["test"]
+    kept = get_dataloaders(batch_size=16, subset=True)["test"]  # a notebook that grades on the test split
+    assert len(full.dataset) == len(kept.dataset) == len(load_fashion_mnist("test", subset=True)[0])
+    assert len(cut.dataset) == GRADING_CAPS["test_images"] < len(full.dataset)
+    first, first_cut = next(iter(full)), next(iter(cut))
+    assert torch.equal(first[0], first_cut[0]) and torch.equal(first[1], first_cut[1])  # the first images
+
+
 def test_unknown_dataset():
     with pytest.raises(ValueError, match="fashion-mnist"):
         get_dataloaders("mnist")
