@@ -43,11 +43,11 @@ def _version(module: str) -> str | None:
         return f"broken ({type(exc).__name__}: {exc})"
 
 
-# The minimum versions, as pyproject.toml writes them (its [project] dependencies and the `llm` extra, which
-# pip reads): an installed helpers package cannot read pyproject.toml, so tests/test_requirements.py keeps
+# The minimum versions, as pyproject.toml writes them (its [project] dependencies and the `llm` and `finetune`
+# extras, which pip reads): an installed helpers package cannot read pyproject.toml, so tests/test_requirements.py keeps
 # this copy equal to it. Every message below that names a minimum is built from here.
 MINIMUM = {"torch": "2.2", "torchvision": "0.17", "numpy": "1.24", "matplotlib": "3.7", "tqdm": "4.66",
-           "transformers": "4.45", "accelerate": "0.26", "gguf": "0.10"}
+           "transformers": "4.45", "accelerate": "0.26", "gguf": "0.10", "peft": "0.13"}
 PYTHON_MINIMUM = (3, 9)  # pyproject.toml's requires-python
 
 

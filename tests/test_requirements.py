@@ -22,7 +22,7 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from helpers import install_check, llm
+from helpers import finetune, install_check, llm
 
 REPO = Path(__file__).resolve().parents[1]
 # PyPI requirement (name[extras] as written) -> its conda-forge package, where the two differ
@@ -162,7 +162,7 @@ def test_requirements_dev_adds_only_instructor_packages():
 
 def test_install_check_table_is_pyproject():
     """The setup cells' report (helpers.install_check) asks for pyproject.toml's minimum versions: the common
-    table for the [project] dependencies, helpers.llm's for the `llm` extra."""
+    table for the [project] dependencies, helpers.llm's for the `llm` extra, helpers.finetune's for `finetune`."""
     project, source = pyproject(), labs_floors()
     wrong = {name: (v, source.get(name)) for name, v in install_check.MINIMUM.items() if source.get(name) != v}
     assert not wrong, f"helpers.install_check.MINIMUM differs from pyproject.toml (table, pyproject): {wrong}"
@@ -170,6 +170,8 @@ def test_install_check_table_is_pyproject():
     assert {name for name, _, _ in install_check.REQUIRED} == common
     needs_llm = {canonicalize_name(Requirement(r).name) for r in project["optional-dependencies"]["llm"]}
     assert {name for name, minimum, _ in llm.LLM_REQUIREMENTS if minimum is not None} == needs_llm
+    needs_finetune = {canonicalize_name(Requirement(r).name) for r in project["optional-dependencies"]["finetune"]}
+    assert {name for name, _, _ in finetune.FINETUNE_REQUIREMENTS} == needs_finetune
     assert ".".join(map(str, install_check.PYTHON_MINIMUM)) == python_minimum()
 
 
