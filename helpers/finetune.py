@@ -99,7 +99,7 @@ def train_causal_lm(model: nn.Module, windows: torch.Tensor, steps: int, lr: flo
         batch = windows[torch.randint(len(windows), (batch_size,), generator=generator)].to(device)
         logits = model(batch).logits[:, :-1].float()
         loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
-        optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad()  # (gradients set to None)
         loss.backward()
         optimizer.step()
         schedule.step()
