@@ -159,7 +159,11 @@ def test_integer_vgg_matches_its_float_simulation_and_the_float_model(lab):
     assert logits.dtype == torch.int8 and logits.shape == (64, 10)
     simulated = integer_model.simulate(images)
     head = integer_model.layers[-1]
-    assert torch.allclose(head.output_scale * (logits.double() - head.output_zero_point), simulated, atol=1e-9)
+    # the integer layers requantize in float32, the simulation in float64: a value within float32 rounding of a
+    # half step may round the other way (which depends on the CPU's instructions), one step at most
+    steps = (logits.double() - head.output_zero_point - simulated / head.output_scale).abs()
+    assert steps.max() < 1 + 1e-6, f"off by {steps.max():.3f} steps"
+    assert (steps > 1e-6).float().mean() <= 0.01, f"{int((steps > 1e-6).sum())} of {steps.numel()} logits differ"
     # 8-bit quantization keeps the float model's logits close (relative to their range)
     reference = model(images)
     assert (simulated.float() - reference).abs().max() < 0.1 * (reference.max() - reference.min())
