@@ -51,10 +51,10 @@ lab: setup  ## open JupyterLab on labs/
 
 # The README's test command (and CI's, .ci/run): ruff first (`make lint`, seconds), then unit tests, nbgrader
 # pipeline (release, leaks, autograde, mutants), the JupyterLab server, and every solution notebook under
-# nbval — all in the fast profile.
+# nbval (the errors check_close prints are masked: tests/nbval_sanitize.cfg) — all in the fast profile.
 test: setup lint  ## ruff and the whole test suite (the README's test command)
 	LABS_PROFILE=fast MPLBACKEND=Agg $(BIN)/python -m pytest tests solutions --nbval-lax --nbval-current-env \
-		-n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+		--nbval-sanitize-with tests/nbval_sanitize.cfg -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # Everything except the slow nbgrader / notebook runs.
 test-quick: setup  ## everything but the slow nbgrader / notebook runs
