@@ -16,6 +16,7 @@ from torch import nn
 
 from .env import grading_cap, show_progress
 from .install_check import requirement
+from .llm import decoder_layers, next_token_loss
 
 # what Lab 7 needs beyond the LLM's requirements (for install_check.environment_report(packages=...))
 FINETUNE_REQUIREMENTS = (requirement("peft", "Lab 7 checks your LoRA against it"),)
@@ -58,7 +59,6 @@ class _Checkpointed(nn.Module):
 def checkpoint_blocks(model: nn.Module, on: bool = True) -> nn.Module:
     """Activation checkpointing of every decoder block of ``model`` (in place; ``on=False`` undoes it): a block keeps
     only its input for backward and recomputes the rest."""
-    from .llm import decoder_layers
 
     layers = decoder_layers(model)
     for i, block in enumerate(layers):
@@ -67,11 +67,6 @@ def checkpoint_blocks(model: nn.Module, on: bool = True) -> nn.Module:
         elif not on and isinstance(block, _Checkpointed):
             layers[i] = block.block
     return model
-
-
-def trainable_parameters(model: nn.Module) -> int:
-    """How many parameter elements of ``model`` have requires_grad."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def train_causal_lm(model: nn.Module, windows: torch.Tensor, steps: int, lr: float = 1e-3, batch_size: int = 4,
@@ -97,8 +92,7 @@ def train_causal_lm(model: nn.Module, windows: torch.Tensor, steps: int, lr: flo
     losses = []
     for _ in tqdm(range(steps), desc=desc, disable=not show_progress(), leave=False):
         batch = windows[torch.randint(len(windows), (batch_size,), generator=generator)].to(device)
-        logits = model(batch).logits[:, :-1].float()
-        loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
+        loss = next_token_loss(model, batch)
         optimizer.zero_grad()  # (gradients set to None)
         loss.backward()
         optimizer.step()

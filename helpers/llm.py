@@ -224,6 +224,13 @@ def token_windows(ids: torch.Tensor, n_windows: int, seq_len: int, spread: bool 
     return torch.stack([ids[s: s + seq_len] for s in starts.tolist()])
 
 
+def next_token_loss(model: nn.Module, batch: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """The causal-LM loss of ``batch`` ``(n, seq_len)``: cross-entropy of each token's logits with the next token."""
+    logits = model(batch).logits[:, :-1].float()
+    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1),
+                                       reduction=reduction)
+
+
 @torch.inference_mode()
 def perplexity(model: nn.Module, windows: torch.Tensor, batch_size: int = 4, desc: str = "perplexity") -> float:
     """Perplexity of ``model`` on ``(n_windows, seq_len)`` token windows (protocol: module docstring)."""
@@ -236,10 +243,7 @@ def perplexity(model: nn.Module, windows: torch.Tensor, batch_size: int = 4, des
     batches = range(0, windows.shape[0], batch_size)
     for i in tqdm(batches, desc=desc, disable=not show_progress(), leave=False):
         batch = windows[i: i + batch_size].to(device)
-        logits = model(batch).logits[:, :-1].float()
-        nll = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1),
-                                          reduction="sum")
-        total_nll += float(nll)
+        total_nll += float(next_token_loss(model, batch, reduction="sum"))
         count += batch[:, 1:].numel()
     return math.exp(total_nll / count)
 

@@ -26,7 +26,8 @@ class SavedTensors:
     def by_dtype(self) -> dict:
         out = {}
         for _, dtype, nbytes in self.tensors:
-            out[str(dtype).replace("torch.", "")] = out.get(str(dtype).replace("torch.", ""), 0) + nbytes
+            name = str(dtype).replace("torch.", "")
+            out[name] = out.get(name, 0) + nbytes
         return out
 
 

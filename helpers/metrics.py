@@ -34,11 +34,13 @@ def get_model_sparsity(model: nn.Module) -> float:
     return 1.0 - nonzero / max(total, 1)
 
 
-def get_num_parameters(model: nn.Module, count_nonzero_only: bool = False) -> int:
-    """Number of parameters (only the non-zero ones when ``count_nonzero_only``)."""
+def get_num_parameters(model: nn.Module, count_nonzero_only: bool = False, trainable_only: bool = False) -> int:
+    """Number of parameters (only the non-zero ones when ``count_nonzero_only``, only those with requires_grad
+    when ``trainable_only``)."""
+    params = [p for p in model.parameters() if p.requires_grad or not trainable_only]
     if count_nonzero_only:
-        return sum(int(p.count_nonzero()) for p in model.parameters())
-    return sum(p.numel() for p in model.parameters())
+        return sum(int(p.count_nonzero()) for p in params)
+    return sum(p.numel() for p in params)
 
 
 def get_model_size(model: nn.Module, data_width: int = 32, count_nonzero_only: bool = False,

@@ -8,9 +8,10 @@ import torch
 from torch import nn
 
 from helpers.env import GRADING_CAPS
-from helpers.finetune import checkpoint_blocks, load_peft, peft_lora_model, train_causal_lm, trainable_parameters
+from helpers.finetune import checkpoint_blocks, load_peft, peft_lora_model, train_causal_lm
 from helpers.llm import decoder_layers, tiny_llama
 from helpers.memory import pack_bits, saved_activations, unpack_bits
+from helpers.metrics import get_num_parameters
 
 
 @pytest.mark.parametrize("shape", [(1,), (7,), (8,), (3, 5, 11)])
@@ -69,8 +70,8 @@ def test_load_peft_says_how_to_install(monkeypatch):
 def test_peft_lora_model_is_a_copy_with_adapters():
     model = tiny_llama()
     peft_model = peft_lora_model(model, ("q_proj", "v_proj"), r=4, alpha=8)
-    assert trainable_parameters(model) == 0  # the original is untouched
-    assert trainable_parameters(peft_model) == 2 * 4 * ((64 + 64) + (64 + 32))
+    assert get_num_parameters(model, trainable_only=True) == 0  # the original is untouched
+    assert get_num_parameters(peft_model, trainable_only=True) == 2 * 4 * ((64 + 64) + (64 + 32))
     ids = torch.randint(0, 256, (1, 8))
     assert torch.allclose(peft_model(ids).logits, model(ids).logits, atol=1e-6)  # B = 0
 
