@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,21 +88,6 @@ def lookup(results: dict, dotted: str):
     return results
 
 
-def print_table(results: dict, rows) -> bool:
-    """rows: (dotted key, format, target text, predicate or None). Returns True if all targets are met."""
-    all_met = True
-    print(f"{'metric':44s} {'value':>12s}  {'target':>10s}  met")
-    for key, fmt, target, ok in rows:
-        value = lookup(results, key)
-        met = "" if ok is None else ("yes" if ok(value) else "NO")
-        all_met = all_met and met != "NO"
-        print(f"{key:44s} {format(value, fmt):>12s}  {target:>10s}  {met}")
-    run = results["run"]
-    print(f"\nprofile {run['profile']}, notebook {run['notebook_seconds']} s on {run['machine']['cpu']} "
-          f"({run['machine']['cores']} cores, {run['machine']['torch_threads']} torch threads)")
-    return all_met
-
-
 def has(results: dict, dotted: str) -> bool:
     try:
         lookup(results, dotted)
@@ -110,14 +96,85 @@ def has(results: dict, dotted: str) -> bool:
         return False
 
 
-def report(results: dict, rows, args: argparse.Namespace, max_minutes: float | None = None,
-           other_targets_met: bool = True) -> bool:
-    """Print the table (with targets in the full profile; in the fast profile only the rows the run
-    recorded, without targets), check the notebook time against ``max_minutes`` (full profile) and
-    write the JSON. Returns True when every target is met."""
+def recorded_numbers(results: dict, prefix: str = "") -> dict:
+    """Every number the run recorded, by dotted key, in the order recorded (``run`` left out)."""
+    numbers = {}
+    for key, value in results.items():
+        if key == "run" and not prefix:
+            continue
+        if isinstance(value, dict):
+            numbers.update(recorded_numbers(value, f"{prefix}{key}."))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            numbers[prefix + key] = value
+    return numbers
+
+
+_COMPARE = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+            "<": lambda a, b: a < b, "==": lambda a, b: a == b}
+
+
+@dataclass(frozen=True)
+class Goal:
+    """A target on one recorded number, written once: the table's text and its check both come from it.
+
+    ``threshold`` is a number, or the dotted key of another recorded number (e.g. a target the run computed).
+    ``optional``: the number may be missing (a comparison that needs a package CI does not install)."""
+
+    op: str
+    threshold: float | str
+    unit: str = ""
+    note: str = ""
+    optional: bool = False
+    tolerance: float = 0.0  # for "==": met within this distance
+
+    def __post_init__(self):
+        if self.op not in _COMPARE:
+            raise ValueError(f"Goal op must be one of {sorted(_COMPARE)}, got {self.op!r}")
+
+    def text(self) -> str:
+        within = f"+- {self.tolerance:g}" if self.tolerance else ""
+        return " ".join(str(part) for part in (self.op, self.threshold, within, self.unit, self.note) if part != "")
+
+    def met(self, value, results: dict) -> bool:
+        bound = lookup(results, self.threshold) if isinstance(self.threshold, str) else self.threshold
+        if self.op == "==" and self.tolerance:
+            return abs(value - bound) <= self.tolerance
+        return _COMPARE[self.op](value, bound)
+
+
+def _format(value) -> str:
+    if isinstance(value, int):
+        return f"{value:,d}"
+    return f"{value:.1f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
+def print_table(results: dict, goals: dict[str, Goal], check: bool = True) -> bool:
+    """Every recorded number, with its goal where it has one (checked when ``check``). Returns True if
+    every goal is met; a goal whose number was not recorded is not met, unless it is optional."""
+    numbers = recorded_numbers(results)
+    all_met = True
+    print(f"{'metric':48s} {'value':>12s}  {'goal':>18s}  met")
+    for key, value in numbers.items():
+        goal = goals.get(key) if check else None
+        met = "" if goal is None else ("yes" if goal.met(value, results) else "NO")
+        all_met = all_met and met != "NO"
+        print(f"{key:48s} {_format(value):>12s}  {goal.text() if goal else '':>18s}  {met}")
+    for key, goal in goals.items():
+        if check and key not in numbers and not goal.optional:
+            print(f"{key:48s} {'missing':>12s}  {goal.text():>18s}  NO")
+            all_met = False
+    run = results["run"]
+    print(f"\nprofile {run['profile']}, notebook {run['notebook_seconds']} s on {run['machine']['cpu']} "
+          f"({run['machine']['cores']} cores, {run['machine']['torch_threads']} torch threads)")
+    return all_met
+
+
+def report(results: dict, goals: dict[str, Goal], args: argparse.Namespace, max_minutes: float | None = None) -> bool:
+    """Print the table (goals checked in the full profile only: the fast profile's numbers are not the
+    targets'), check the notebook time against ``max_minutes`` (full profile) and write the JSON.
+    Returns True when every goal is met."""
     full = args.profile == "full"
-    met = print_table(results, rows if full else [(k, f, "", None) for k, f, _, _ in rows if has(results, k)])
-    met = met and other_targets_met
+    met = print_table(results, goals, check=full)
     if full and max_minutes:
         minutes = results["run"]["notebook_seconds"] / 60
         print(f"notebook {minutes:.1f} min (target <= {max_minutes:g} min): "
@@ -127,6 +184,15 @@ def report(results: dict, rows, args: argparse.Namespace, max_minutes: float | N
     if full and not met:
         print("some targets are not met")
     return met
+
+
+def benchmark_lab(script: str, goals: dict[str, Goal], max_minutes: float | None = None) -> bool:
+    """The whole of a lab's benchmark: ``python benchmarks/<lab>.py`` runs solutions/<lab> (the script's
+    name is the lab's) and reports every number it recorded against ``goals``."""
+    module = sys.modules["__main__"]
+    args = parse_args(module.__doc__)
+    results = run_lab(Path(script).stem, args.profile, args.timeout, args.update_solution)
+    return report(results, goals, args, max_minutes)
 
 
 def write_json(results: dict, path: Path | None) -> None:

@@ -46,7 +46,7 @@ class Catalogue:
     BONUS_POINTS: Union[int, float] = 0  # autograded points beyond the 100
     BLIND: dict = field(default_factory=dict)  # answer -> (what the blind pass revealed, its source)
     BLIND_SUPERSEDED: dict = field(default_factory=dict)  # earlier blind answers of rewritten questions (ungraded)
-    WARNS: dict = field(default_factory=dict)  # answer -> a correct answer that makes a library warn
+    WARNS: dict = field(default_factory=dict)  # answer -> (what warns, edits of the reference): still correct
     CRASHES: dict = field(default_factory=dict)  # answer -> (name, edits): native code that crashes or hangs
     # ids of plain given cells (heavy, ungraded: fine-tuning, scans, timing loops) that the submissions
     # checked on a few questions leave out: mutant rounds, warning answers, looper, crashes (see trimmed())
@@ -91,7 +91,7 @@ class Catalogue:
             if strangers:
                 out.append(f"{name} names answers that TEST_OF does not grade: {strangers}")
         # what the grading tests unpack (BLIND_SUPERSEDED is kept for the record, in either form)
-        pairs = {"BLIND": self.BLIND.values(), "CRASHES": self.CRASHES.values(),
+        pairs = {"BLIND": self.BLIND.values(), "CRASHES": self.CRASHES.values(), "WARNS": self.WARNS.values(),
                  "MUTANTS": [m for ms in self.MUTANTS.values() for m in ms]}
         for name, values in pairs.items():
             if not all(isinstance(v, tuple) and len(v) == 2 for v in values):
@@ -176,11 +176,13 @@ def full_marks_submissions(course: Course, catalogue) -> dict:
     """The submissions that must keep full marks: ``alternative`` (differently written answers),
     ``blind`` (answers written from the student notebook alone, ``BLIND = {grade_id: (what it
     revealed, source)}``; a question rewritten after its blind pass gets a new pass, and the old answers
-    stay in ``BLIND_SUPERSEDED`` for the record, ungraded) and ``warns`` (correct answers that make a
-    library warn, ``WARNS``)."""
+    stay in ``BLIND_SUPERSEDED`` for the record, ungraded) and ``warns`` (the reference edited into a
+    correct answer that makes a library warn, ``WARNS = {grade_id: (what warns, edits)}``)."""
+    warns = getattr(catalogue, "WARNS", {})
+    solutions = course.solution_sources() if warns else {}
     sets = {"alternative": catalogue.ALTERNATIVES,
             "blind": {gid: src for gid, (_, src) in getattr(catalogue, "BLIND", {}).items()},
-            "warns": getattr(catalogue, "WARNS", {})}
+            "warns": {gid: _edited(solutions[gid], edits) for gid, (_, edits) in warns.items()}}
     return {kind: course.submission({k: v.strip() for k, v in answers.items()})
             for kind, answers in sets.items() if answers}
 

@@ -69,14 +69,19 @@ def _fmnist(name: str, fname: str, sha256: str) -> Asset:
     )
 
 
-def _built(name: str, filename: str, sha256: str, description: str, script: str) -> Asset:
-    """A file this repository builds with ``scripts/<script>`` and ships as package data."""
+def _shipped(name: str, filename: str, sha256: str, description: str, licence: str, rebuild: str = "") -> Asset:
+    """A file that ships inside the repository as package data; ``rebuild`` says how to make it again."""
     return Asset(
-        name=name, sha256=sha256, filename=filename, package=filename, description=description,
-        licence=f"MIT (this repository); built by scripts/{script}",
-        install_hint="It ships inside the repository: reinstall helpers (`pip install -e .`) "
-        f"or rebuild it with `python scripts/{script}` (see its docstring).",
+        name=name, sha256=sha256, filename=filename, package=filename, description=description, licence=licence,
+        install_hint="It ships inside the repository: reinstall helpers (`pip install -e .`)"
+        + (f" or rebuild it with {rebuild}." if rebuild else "."),
     )
+
+
+def _built(name: str, filename: str, sha256: str, description: str, script: str, verb: str = "built") -> Asset:
+    """A file this repository builds with ``scripts/<script>`` and ships as package data."""
+    return _shipped(name, filename, sha256, description, f"MIT (this repository); {verb} by scripts/{script}",
+                    rebuild=f"`python scripts/{script}` (see its docstring)")
 
 
 MANIFEST: dict[str, Asset] = {
@@ -90,26 +95,13 @@ MANIFEST: dict[str, Asset] = {
                 "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
         _fmnist("fashion_mnist_test_labels", "t10k-labels-idx1-ubyte.gz",
                 "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
-        Asset(
-            name="fashion_mnist_subset",
-            sha256="11895745cf3746a46e3c2a8b75483fe8b3c0efc64ab1d0041517e7ac808c7ef1",
-            filename="fashion_mnist_subset.npz",
-            package="fashion_mnist_subset.npz",
-            licence="MIT (Zalando Research)",
-            description="fixed stratified subset of Fashion-MNIST for the fast profile",
-            install_hint="It ships inside the repository: reinstall helpers (`pip install -e .`).",
-        ),
+        _shipped("fashion_mnist_subset", "fashion_mnist_subset.npz",
+                 "11895745cf3746a46e3c2a8b75483fe8b3c0efc64ab1d0041517e7ac808c7ef1",
+                 "fixed stratified subset of Fashion-MNIST for the fast profile", "MIT (Zalando Research)"),
         *[
-            Asset(
-                name=f"austen_{novel}",
-                sha256=sha,
-                filename=f"austen_{novel}.txt.gz",
-                package=f"austen_{novel}.txt.gz",
-                licence="public domain (Project Gutenberg text, via the MIT-licensed R package janeaustenr)",
-                description=f"Jane Austen, {title} (Lab 4 {use} text)",
-                install_hint="It ships inside the repository: reinstall helpers (`pip install -e .`) or rebuild "
-                "it with scripts/extract_austen.py from the Debian package r-cran-janeaustenr.",
-            )
+            _shipped(f"austen_{novel}", f"austen_{novel}.txt.gz", sha, f"Jane Austen, {title} (Lab 4 {use} text)",
+                     "public domain (Project Gutenberg text, via the MIT-licensed R package janeaustenr)",
+                     rebuild="scripts/extract_austen.py from the Debian package r-cran-janeaustenr")
             for novel, title, use, sha in [
                 ("persuasion", "Persuasion", "evaluation",
                  "bee85b3570864d7a37b27248f4813e199170acc363ef5bb9398173f62e8f8798"),
@@ -123,16 +115,8 @@ MANIFEST: dict[str, Asset] = {
         _built("nas_arch_table", "nas_arch_table.json.gz",
                "18dd194b061d6c99706efb730c2d67343bba212acd4f604c1c7d0a343c2bb1e8",
                "2,000 sampled subnets of the Lab 3 supernet with their held-out accuracy", "train_supernet.py"),
-        Asset(
-            name="vgg_fmnist",
-            sha256="5395828139925e56e86dff84fefc2c2edcf91f7dd016c22178faa8990fd89b4a",
-            filename="vgg_fmnist.pt",
-            package="vgg_fmnist.pt",
-            licence="MIT (this repository); trained by scripts/train_dense_vgg.py",
-            description="dense VGG trained on Fashion-MNIST (Labs 1-2)",
-            install_hint="It ships inside the repository: reinstall helpers (`pip install -e .`) "
-            "or rebuild it with `python scripts/train_dense_vgg.py`.",
-        ),
+        _built("vgg_fmnist", "vgg_fmnist.pt", "5395828139925e56e86dff84fefc2c2edcf91f7dd016c22178faa8990fd89b4a",
+               "dense VGG trained on Fashion-MNIST (Labs 1-2)", "train_dense_vgg.py", verb="trained"),
     ]
 }
 
