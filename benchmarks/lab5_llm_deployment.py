@@ -11,6 +11,8 @@ GOALS = {
     "gemv.speedup_all_vs_reference": Goal(">=", 4, "x"),
     "gemv.bandwidth_fraction": Goal(">=", 0.5),
     "e2e.speedup_vs_fp32": Goal(">=", 2, "x"),
+    "awq.engine_awq_ppl": Goal("<", "awq.engine_rtn_ppl"),  # Lab 4's AWQ model on the int4 engine
+    "awq.engine_vs_pytorch_diff_ppm": Goal("<=", 1000),  # the engine's perplexity = PyTorch's, same weights
     # only when llama-cpp-python is installed (a benchmark environment: it builds llama.cpp, ~18 min on 2 cores)
     "e2e.int4_vs_llama_cpp": Goal(">=", 1.0, optional=True),
 }

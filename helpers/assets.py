@@ -115,6 +115,11 @@ MANIFEST: dict[str, Asset] = {
         _built("nas_arch_table", "nas_arch_table.json.gz",
                "18dd194b061d6c99706efb730c2d67343bba212acd4f604c1c7d0a343c2bb1e8",
                "2,000 sampled subnets of the Lab 3 supernet with their held-out accuracy", "train_supernet.py"),
+        _shipped("awq_smollm2_w4g64", "awq_smollm2_w4g64.pt",
+                 "562773ed83299e15beee155b76e9a405c6a8797a5e66b6ac9b4dc1d4d43b4bc2",
+                 "AWQ scales and clipping thresholds of SmolLM2-135M-Instruct, W4 g64, from the reference Lab 4 "
+                 "(Lab 5)", "Apache-2.0 (derived from SmolLM2-135M-Instruct); built by scripts/build_awq_asset.py",
+                 rebuild="`python scripts/build_awq_asset.py` (see its docstring)"),
         _built("vgg_fmnist", "vgg_fmnist.pt", "5395828139925e56e86dff84fefc2c2edcf91f7dd016c22178faa8990fd89b4a",
                "dense VGG trained on Fashion-MNIST (Labs 1-2)", "train_dense_vgg.py", verb="trained"),
     ]

@@ -9,7 +9,9 @@ module only moves tensors around them:
   the block computes exactly the same function (``x/s`` then ``W*s``);
 * ``apply_clip`` — clamp weights group-wise to searched maxima;
 * ``run_awq`` — the layer-by-layer driver that calls the student's functions;
-* ``quantized_llm_size`` — model size with per-group scale/zero-point overhead.
+* ``quantized_llm_size`` — model size with per-group scale/zero-point overhead;
+* ``save_awq_results`` / ``load_awq_results`` — what Lab 4's W4 search found, for Lab 5's engine: the
+  student's own (Lab 4 saves it in the full profile) or else the shipped reference asset.
 
 Layer names follow transformers' Llama: ``self_attn.{q,k,v,o}_proj``, ``mlp.{gate,up,down}_proj``,
 ``input_layernorm``, ``post_attention_layernorm``.
@@ -19,12 +21,13 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import nn
 
-from .env import show_progress
+from .env import cache_dir, show_progress
 from .llm import decoder_layers
 
 
@@ -275,6 +278,49 @@ def quantize_linears(model: nn.Module, quantize: Callable[[torch.Tensor], torch.
     for module in named_block_linears(model).values():
         module.weight.data = quantize(module.weight.data)
     return model
+
+
+# where Lab 4 (full profile) saves its W4 g64 search for Lab 5, and the asset Lab 5 falls back on
+STUDENT_AWQ_FILE = "lab4_awq_w4g64.pt"
+REFERENCE_AWQ_ASSET = "awq_smollm2_w4g64"
+
+
+def save_awq_results(results: dict, path: str | Path | None = None, meta: dict | None = None) -> Path:
+    """Store ``run_awq``'s scales and clipping thresholds (as fp16: they are multipliers and bounds, and
+    fp16 keeps 3 significant digits) with ``meta``; by default where :func:`load_awq_results` looks first."""
+    path = Path(path) if path is not None else cache_dir() / STUDENT_AWQ_FILE
+    half = {kind: {k: v.detach().to(torch.float16).cpu() for k, v in results[kind].items()}
+            for kind in ("scales", "clip")}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({**half, "meta": dict(meta or {})}, path)
+    return path
+
+
+def load_awq_results(path: str | Path | None = None, verbose: bool = True) -> tuple[dict, dict]:
+    """``(results, meta)`` for :func:`apply_awq_results`: from ``path``, else the student's Lab 4 search
+    (``<cache>/lab4_awq_w4g64.pt``, saved by Lab 4's full profile), else the reference asset shipped with
+    the repository (scripts/build_awq_asset.py). Values come back as fp32."""
+    from .assets import fetch
+
+    if path is None:
+        own = cache_dir(create=False) / STUDENT_AWQ_FILE
+        path, source = (own, "your Lab 4 search") if own.exists() else (fetch(REFERENCE_AWQ_ASSET),
+                                                                         "the reference Lab 4 search (shipped)")
+    else:
+        source = str(path)
+    try:
+        stored = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a truncated or foreign file
+        raise ValueError(f"{path} is not an AWQ results file ({exc}); delete it and run Lab 4 again, or pass "
+                         "another path") from exc
+    if not {"scales", "clip", "meta"} <= set(stored):
+        raise ValueError(f"{path} holds {sorted(stored)}, not AWQ scales and clipping: delete it or pass another path")
+    results = {kind: {k: v.float() for k, v in stored[kind].items()} for kind in ("scales", "clip")}
+    if verbose:
+        meta = stored["meta"]
+        print(f"AWQ scales and clipping from {source}: W{meta.get('w_bit', '?')} g{meta.get('group_size', '?')}, "
+              f"{len(results['scales'])} scale groups, {len(results['clip'])} clipped layers")
+    return results, stored["meta"]
 
 
 def quantized_llm_size(model: nn.Module, w_bit: int, group_size: int, overhead_bits: int = 32,

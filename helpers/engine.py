@@ -174,14 +174,17 @@ class LlamaEngine:
         cos, sin = self.cos[p: p + T], self.sin[p: p + T]
         q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
         self.k_cache[i, :, p: p + T], self.v_cache[i, :, p: p + T] = k, v
-        keys, values = self.k_cache[i, :, : p + T], self.v_cache[i, :, : p + T]
-        n_rep = c.n_heads // c.n_kv_heads  # grouped-query attention: heads share key/value heads
-        keys, values = keys.repeat_interleave(n_rep, 0), values.repeat_interleave(n_rep, 0)
-        scores = q @ keys.transpose(1, 2) / math.sqrt(c.head_dim)  # (heads, T, p + T)
+        keys, values = self.k_cache[i, :, : p + T], self.v_cache[i, :, : p + T]  # views: nothing is copied
+        # grouped-query attention: query heads kv * n_rep ... kv * n_rep + n_rep - 1 share key/value head kv,
+        # so the queries are grouped by kv head (a view) instead of the cache being repeated for every head
+        n_rep = c.n_heads // c.n_kv_heads
+        grouped = q.reshape(c.n_kv_heads, n_rep * T, c.head_dim)
+        scores = (grouped @ keys.transpose(1, 2) / math.sqrt(c.head_dim)).view(c.n_heads, T, p + T)
         if T > 1:  # prefill: token t sees positions <= p + t
             causal = torch.ones(T, p + T, dtype=torch.bool).tril(diagonal=p)
             scores = scores.masked_fill(~causal, float("-inf"))
-        out = torch.softmax(scores.float(), dim=-1).to(q.dtype) @ values  # (heads, T, head_dim)
+        probs = torch.softmax(scores.float(), dim=-1).to(q.dtype)
+        out = (probs.view(c.n_kv_heads, n_rep * T, p + T) @ values).view(c.n_heads, T, c.head_dim)
         return lin[f"layers.{i}.o"](out.transpose(0, 1).reshape(T, c.n_heads * c.head_dim))
 
     def _mlp(self, i: int, x: torch.Tensor) -> torch.Tensor:
@@ -190,8 +193,9 @@ class LlamaEngine:
         return lin[f"layers.{i}.down"](torch.nn.functional.silu(gate) * up)
 
     @torch.inference_mode()
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Feed ``tokens`` (1-D ids) after the cached ones; return the logits of the last one."""
+    def forward(self, tokens: torch.Tensor, all_logits: bool = False) -> torch.Tensor:
+        """Feed ``tokens`` (1-D ids) after the cached ones; return the logits of the last one, or of every
+        one, ``(len(tokens), vocab)``, with ``all_logits`` (for perplexity)."""
         c, w = self.config, self.weights
         if self.pos + len(tokens) > c.max_seq_len:
             raise ValueError(f"the conversation is longer than max_seq_len={c.max_seq_len} tokens: call reset()")
@@ -200,6 +204,8 @@ class LlamaEngine:
             x = x + self._attention(i, rms_norm(x, w[f"layers.{i}.attn_norm"], c.norm_eps))
             x = x + self._mlp(i, rms_norm(x, w[f"layers.{i}.ffn_norm"], c.norm_eps))
         self.pos += len(tokens)
+        if all_logits:
+            return self.linears["lm_head"](rms_norm(x, w["norm"], c.norm_eps))
         return self.linears["lm_head"](rms_norm(x[-1:], w["norm"], c.norm_eps))[0]
 
     def generate(self, prompt: list[int] | torch.Tensor, max_new_tokens: int = 64, temperature: float = 0.0,
@@ -232,6 +238,81 @@ class LlamaEngine:
                 total += t.numel() * t.element_size()
                 counted.add(t.data_ptr())
         return total
+
+
+def engine_perplexity(engine: LlamaEngine, windows: torch.Tensor, desc: str = "engine perplexity") -> float:
+    """Perplexity of ``engine`` on ``(n_windows, seq_len)`` token windows, each read from an empty cache:
+    the protocol of :func:`helpers.llm.perplexity` (exp of the mean next-token NLL over all windows)."""
+    from tqdm.auto import tqdm
+
+    from .env import show_progress
+
+    if windows.dim() != 2:
+        raise ValueError(f"windows must be (n_windows, seq_len) token ids, got shape {tuple(windows.shape)}")
+    total_nll, count = 0.0, 0
+    for window in tqdm(windows, desc=desc, disable=not show_progress(), leave=False):
+        engine.reset()
+        logits = engine.forward(window, all_logits=True)[:-1].float()
+        total_nll += float(torch.nn.functional.cross_entropy(logits, window[1:], reduction="sum"))
+        count += window.numel() - 1
+    engine.reset()
+    return math.exp(total_nll / count)
+
+
+BREAKDOWN_PARTS = ("linear layers (kernels)", "attention (rotary, KV cache, scores, softmax)",
+                   "rest of the forward (norms, SwiGLU, residuals, Python)", "sampling")
+
+
+def decode_breakdown(engine: LlamaEngine, prompt: list[int], n_tokens: int = 32) -> dict[str, float]:
+    """Where a decoded token's time goes: milliseconds per token in each of :data:`BREAKDOWN_PARTS`, and
+    ``"total"``, over ``n_tokens`` greedy steps after ``prompt``.
+
+    Timed with ``time.perf_counter`` around every linear layer (the C kernels are ctypes calls, which
+    ``torch.profiler`` does not see), every attention call (its own linears taken out) and the sampling;
+    the rest of each step is the rest of the forward. The timers add about a microsecond per call (some
+    240 calls per token)."""
+    spent = dict.fromkeys(BREAKDOWN_PARTS, 0.0)
+    inside_attention = [False]
+    attention_linears = [0.0]
+
+    def timed_linear(f):
+        def call(x):
+            start = time.perf_counter()
+            y = f(x)
+            seconds = time.perf_counter() - start
+            spent[BREAKDOWN_PARTS[0]] += seconds
+            if inside_attention[0]:
+                attention_linears[0] += seconds
+            return y
+        return call
+
+    def timed_attention(i, x):
+        inside_attention[0], before, start = True, attention_linears[0], time.perf_counter()
+        try:
+            return LlamaEngine._attention(engine, i, x)
+        finally:
+            inside_attention[0] = False
+            spent[BREAKDOWN_PARTS[1]] += time.perf_counter() - start - (attention_linears[0] - before)
+
+    linears = engine.linears
+    engine.reset()
+    logits = engine.forward(torch.as_tensor(prompt, dtype=torch.long))  # the prompt is not timed
+    engine.linears = {name: timed_linear(f) for name, f in linears.items()}
+    engine._attention = timed_attention
+    try:
+        total = 0.0
+        for _ in range(n_tokens):
+            start = time.perf_counter()
+            token = sample(logits)
+            sampled = time.perf_counter()
+            logits = engine.forward(torch.tensor([token]))
+            total += time.perf_counter() - start
+            spent[BREAKDOWN_PARTS[3]] += sampled - start
+    finally:
+        engine.linears = linears
+        del engine._attention
+    spent[BREAKDOWN_PARTS[2]] = total - sum(spent[p] for p in BREAKDOWN_PARTS if p != BREAKDOWN_PARTS[2])
+    return {**{part: 1e3 * seconds / n_tokens for part, seconds in spent.items()}, "total": 1e3 * total / n_tokens}
 
 
 def sample(logits: torch.Tensor, temperature: float = 0.0, top_p: float = 1.0, generator=None) -> int:

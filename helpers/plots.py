@@ -207,6 +207,28 @@ def plot_decode_summary(tokens_per_s: dict, gbs: dict, bandwidth_gbs: float):
     return fig
 
 
+def plot_decode_breakdown(breakdowns: dict):
+    """One stacked bar per engine: milliseconds per decoded token in each part
+    (``{engine: helpers.engine.decode_breakdown(...)}``), labelled with its share of the token's time."""
+    fig, ax = plt.subplots(figsize=(10, 0.9 + 0.8 * len(breakdowns)))
+    names = list(breakdowns)
+    parts = [p for p in next(iter(breakdowns.values())) if p != "total"]
+    colours = ["tab:blue", "tab:orange", "tab:gray", "tab:green"]
+    left = [0.0] * len(names)
+    for part, colour in zip(parts, colours):
+        widths = [breakdowns[n][part] for n in names]
+        bars = ax.barh(names, widths, left=left, color=colour, label=part)
+        labels = [f"{w / breakdowns[n]['total']:.0%}" if w / breakdowns[n]["total"] >= 0.06 else ""
+                  for n, w in zip(names, widths)]
+        ax.bar_label(bars, labels=labels, label_type="center", fontsize=8, color="white")
+        left = [a + w for a, w in zip(left, widths)]
+    ax.set_xlabel("milliseconds per decoded token")
+    ax.invert_yaxis()
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.35 - 0.1 / len(names)), ncol=2)
+    fig.tight_layout()
+    return fig
+
+
 def plot_channel_activations(features: dict, frac: float = 0.01):
     """One panel per layer: the mean |activation| of every input channel as a line (a bar chart of
     1,536 channels drops most of its bars when rendered), with the ``max(1, int(frac * n))`` largest

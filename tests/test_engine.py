@@ -32,6 +32,40 @@ def test_prefill_and_decode_logits_match_transformers(tiny):
     assert eng.pos == 12
 
 
+def test_engine_perplexity_is_the_transformers_perplexity(tiny):
+    """Every position's logits (all_logits), each window from an empty cache: helpers.llm.perplexity's protocol."""
+    model, eng = tiny
+    windows = torch.randint(0, 256, (3, 20), generator=torch.Generator().manual_seed(1))
+    eng.forward(torch.tensor([1, 2, 3]))  # a cache in use is emptied first
+    assert engine.engine_perplexity(eng, windows) == pytest.approx(llm.perplexity(model, windows), rel=1e-5)
+    assert eng.pos == 0
+    assert eng.forward(windows[0], all_logits=True).shape == (20, 256)
+    with pytest.raises(ValueError, match="n_windows, seq_len"):
+        engine.engine_perplexity(eng, windows[0])
+
+
+def test_decode_breakdown_adds_up_and_leaves_the_engine_as_it_was(tiny):
+    _, eng = tiny
+    linears = eng.linears
+    eng.reset()
+    before = list(eng.generate([5, 17, 99], max_new_tokens=6))
+    calls = []
+
+    def counted(name, f):
+        return lambda x: calls.append(name) or f(x)
+
+    eng.linears = {name: counted(name, f) for name, f in linears.items()}
+    parts = engine.decode_breakdown(eng, [5, 17, 99], n_tokens=4)
+    assert len(calls) == 5 * len(linears)  # the prompt, then 4 tokens: every linear once per step
+    eng.linears = linears
+    assert set(parts) == set(engine.BREAKDOWN_PARTS) | {"total"}
+    assert all(parts[p] >= 0 for p in engine.BREAKDOWN_PARTS[:2] + engine.BREAKDOWN_PARTS[3:])
+    assert sum(parts[p] for p in engine.BREAKDOWN_PARTS) == pytest.approx(parts["total"])
+    assert "_attention" not in vars(eng)
+    eng.reset()
+    assert list(eng.generate([5, 17, 99], max_new_tokens=6)) == before
+
+
 def test_greedy_generation_matches_transformers(tiny):
     model, eng = tiny
     prompt = [5, 17, 99, 3]

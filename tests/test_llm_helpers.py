@@ -272,6 +272,43 @@ def test_run_awq_clips_and_replays():
     assert not torch.allclose(scaled_only.model.layers[0].mlp.up_proj.weight, model.model.layers[0].mlp.up_proj.weight)
 
 
+def test_awq_results_saved_by_lab4_are_what_lab5_loads(tmp_path, monkeypatch, capsys):
+    """Lab 4 saves its search in the cache folder; Lab 5 takes it before the shipped reference."""
+    monkeypatch.setenv(CACHE_VARIABLE, str(tmp_path))
+    results = {"scales": {"model.layers.0.input_layernorm->self_attn.q_proj": torch.tensor([1.0, 2.5, 0.125])},
+               "clip": {"model.layers.0.mlp.up_proj": torch.tensor([[0.1, 0.2]])}}
+    reference, _ = awq.load_awq_results(verbose=False)  # nothing saved yet: the shipped reference
+    assert len(reference["scales"]) == 30 * 4 and len(reference["clip"]) == 30 * 5
+    path = awq.save_awq_results(results, meta={"w_bit": 4, "group_size": 64, "made_by": "your Lab 4"})
+    assert path == tmp_path / awq.STUDENT_AWQ_FILE
+    loaded, meta = awq.load_awq_results()
+    assert "from your Lab 4 search: W4 g64, 1 scale groups, 1 clipped layers" in capsys.readouterr().out
+    assert meta["made_by"] == "your Lab 4"
+    for kind in ("scales", "clip"):  # fp16-stored, fp32 again
+        for key, value in results[kind].items():
+            assert loaded[kind][key].dtype == torch.float32
+            assert torch.allclose(loaded[kind][key], value, rtol=1e-3)
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="(?s)not an AWQ results file.*delete it"):
+        awq.load_awq_results()
+
+
+def test_shipped_awq_asset_records_how_it_was_made():
+    results, meta = awq.load_awq_results(verbose=False)
+    assert meta["w_bit"] == 4 and meta["group_size"] == 64 and meta["profile"] == "full"
+    assert meta["made_by"] == "reference lab4_llm_compression" and meta["command"].startswith(
+        "python scripts/build_awq_asset.py")
+    assert meta["awq_clip_ppl"] < meta["baseline_ppl"] * 1.2  # W4 AWQ + clipping stays close to fp32
+    # it is what the reference Lab 4 finds: the same perplexity as Lab 4's recorded full-profile run
+    import json
+
+    lab4 = json.loads((Path(__file__).resolve().parents[1] / "benchmarks/results/lab4_llm_compression.json")
+                      .read_text())
+    assert meta["search_awq_clip_ppl"] == pytest.approx(lab4["w4g64"]["awq_clip_ppl"], abs=0.05)
+    assert meta["baseline_ppl"] == pytest.approx(lab4["baseline_ppl"], abs=0.01)
+    assert all(torch.isfinite(v).all() and (v > 0).all() for kind in results.values() for v in kind.values())
+
+
 def test_quantized_llm_size():
     model = llm.tiny_llama()
     linear = sum(m.weight.numel() for m in awq.named_block_linears(model).values())
@@ -342,6 +379,23 @@ def test_default_llm_folded_model_reproduces_the_baseline_perplexity():
     for block in llm.decoder_layers(model):
         awq.apply_scales(block, _random_scales(block, gen))
     assert llm.perplexity(model, windows) == pytest.approx(baseline, rel=1e-3)
+
+
+@needs_smollm2
+def test_shipped_awq_asset_fits_the_default_llm():
+    """The reference AWQ scales fold into SmolLM2 without changing its function (clipping aside), and every
+    clipping threshold has the shape (out features, groups of 64) of its layer."""
+    model, _ = llm.load_llm(verbose=False)
+    results, _ = awq.load_awq_results(verbose=False)
+    ids = torch.randint(0, 1000, (1, 48), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        before = model(ids).logits
+        awq.apply_awq_results(model, results, clip=False)
+        after = model(ids).logits
+    assert torch.allclose(after, before, atol=1e-3, rtol=1e-3)
+    for name, max_val in results["clip"].items():
+        weight = model.get_submodule(name).weight
+        assert max_val.shape == (weight.shape[0], weight.shape[1] // 64), name
 
 
 @needs_smollm2
