@@ -107,6 +107,30 @@ def native_flags(compiler: str | None = None) -> tuple[str, ...]:
     return ()
 
 
+# the compiler's macros for the CPU's int8 dot-product instructions (what a kernel's `#if` tests)
+INT8_DOT_PRODUCT = {
+    "__AVX2__": "AVX2 vpmaddubsw",
+    "__AVXVNNI__": "AVX-VNNI vpdpbusd",
+    "__AVX512VNNI__": "AVX-512 VNNI vpdpbusd",
+    "__ARM_FEATURE_DOTPROD": "ARM sdot (vdotq_s32)",
+}
+
+
+@functools.lru_cache(maxsize=None)
+def compiler_defines(extra_flags: tuple[str, ...] = ()) -> frozenset[str]:
+    """The macros the C compiler predefines with the kernels' flags (:func:`compile_c`'s, plus
+    ``extra_flags``): what a kernel's ``#if defined(__AVX2__)`` sees, chosen at compile time."""
+    compiler = find_compiler()
+    with tempfile.TemporaryDirectory() as tmp:
+        empty = Path(tmp) / "empty.c"
+        empty.write_text("")
+        proc = _run([compiler, *BASE_FLAGS[:2], *native_flags(compiler), *extra_flags, "-dM", "-E", empty.name],
+                    Path(tmp))
+    if proc.returncode != 0:
+        raise CompilerError(f"{Path(compiler).name} could not list its macros: {(proc.stderr or proc.stdout).strip()}")
+    return frozenset(line.split()[1] for line in proc.stdout.splitlines() if line.startswith("#define "))
+
+
 @functools.lru_cache(maxsize=None)
 def compiler_version(compiler: str) -> str:
     try:

@@ -186,3 +186,18 @@ def test_isolated_call_needs_the_tensors_not_bare_addresses():
 def test_peak_gops_is_above_the_bandwidth_bound():
     peak = native.peak_gops(iterations=2_000_000, repeats=2)
     assert 1.0 < peak < 1e5  # GOP/s: far above what a GEMV reaches, below any CPU's limit
+
+
+def test_compiler_defines_follow_the_flags():
+    """A kernel's `#if defined(__AVX2__)` is chosen at compile time: the macros follow the CPU and the flags,
+    and a build without the dot-product instructions has none of them (the portable path)."""
+    macros = native.compiler_defines()
+    assert "__STDC_VERSION__" in macros
+    if "avx2" in native.cpu_features()["simd"]:
+        assert "__AVX2__" in macros
+    if native.platform.machine() in ("x86_64", "AMD64"):
+        without = native.compiler_defines(("-mno-avx2",))
+        assert not set(native.INT8_DOT_PRODUCT) & without
+    source = "int path(void) {\n#if defined(__AVX2__)\nreturn 1;\n#else\nreturn 0;\n#endif\n}\n"
+    built = native.compile_c(source, name="which_path", verbose=False).func("path", ctypes.c_int, [])
+    assert built() == int("__AVX2__" in macros)
