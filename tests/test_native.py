@@ -201,3 +201,21 @@ def test_compiler_defines_follow_the_flags():
     source = "int path(void) {\n#if defined(__AVX2__)\nreturn 1;\n#else\nreturn 0;\n#endif\n}\n"
     built = native.compile_c(source, name="which_path", verbose=False).func("path", ctypes.c_int, [])
     assert built() == int("__AVX2__" in macros)
+
+
+def test_int8_quantizer_follows_the_rule():
+    """Lab 5's activation quantizer in C: t = max|x| / 127 per block, codes round(x / t) clamped to +-127,
+    halves to even, a block of zeros -> t = 0 and codes 0; equal to the PyTorch formula."""
+    quantize = native.Int8Quantizer(32)
+    x = torch.randn(4 * 32, generator=torch.Generator().manual_seed(0)) * 3
+    x[32:64] = 0.0
+    x[64:96] = torch.arange(32) - 15.5  # ties: with max |x| = 127, t = 1 and x / t = k + 0.5
+    x[64] = 127.0
+    codes, scales = quantize(x)
+    blocks = x.view(4, 32)
+    t = blocks.abs().amax(-1) / 127
+    want = torch.clamp(torch.round(blocks / torch.where(t > 0, t, torch.ones_like(t))[:, None]), -127, 127)
+    assert codes.dtype == torch.int8 and torch.equal(codes.view(4, 32).float(), want)
+    assert torch.equal(scales, t) and float(scales[1]) == 0.0
+    with pytest.raises(ValueError, match="multiple of 32"):
+        quantize(torch.randn(48))
