@@ -535,8 +535,11 @@ class Int8Quantizer:
         if x.dim() != 1 or n % self.block:
             raise ValueError(f"expected one vector whose length is a multiple of {self.block}, got shape "
                              f"{tuple(x.shape)}")
+        if x.dtype != torch.float32 or not x.is_contiguous() or x.device.type != "cpu":
+            raise ValueError(f"expected a contiguous float32 CPU tensor, got {x.dtype} on {x.device}")
         codes, scales = torch.empty(n, dtype=torch.int8), torch.empty(n // self.block)
-        self._quantize(pointer(x, torch.float32), pointer(codes), pointer(scales), n, self.block)
+        # checked above: the bare addresses (pointer() checks again, which costs more than the work here)
+        self._quantize(x.data_ptr(), codes.data_ptr(), scales.data_ptr(), n, self.block)
         return codes, scales
 
 
