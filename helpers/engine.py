@@ -4,16 +4,17 @@ One sequence at a time, the way a chat runs on a laptop: the prompt is *prefille
 (matrix-matrix products), then each new token is *decoded* with matrix-vector products (GEMV) that
 read every weight once per token — which is why decoding is memory-bound and why 4-bit weights make
 it faster. Every linear layer is built by a pluggable ``linear`` factory, so a lab's own kernels
-(e.g. an int4 GEMV in C) can replace ``torch.matmul``.
+(e.g. an int4 GEMV in C) can replace ``torch.matmul``; ``fuse=True`` stacks the projections that read the
+same input (q/k/v, gate/up) into one matrix each: fewer, larger calls per token.
 
     config, weights = load_gguf(default_gguf_path())        # or from_transformers(model)
     engine = LlamaEngine(config, weights)
     for token in engine.generate(prompt_ids, max_new_tokens=32): ...
 
 Pieces: RMSNorm, rotary position embeddings (the Hugging Face "rotate half" layout), grouped-query
-attention with a KV cache, a SwiGLU MLP, sampling (greedy, temperature, top-p), the tokenizer's chat
-template and streaming text output. Greedy output matches ``transformers`` token for token on the same
-fp32 weights (a test).
+attention with a KV cache (PyTorch's scaled_dot_product_attention), a SwiGLU MLP, sampling (greedy,
+temperature, top-p), the tokenizer's chat template and streaming text output. Greedy output matches
+``transformers`` token for token on the same fp32 weights (a test).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
+import torch.nn.functional as F
 
 from .env import grading_cap
 from .install_check import pip_install
@@ -42,6 +44,15 @@ BLOCK_WEIGHTS = {  # ours: (transformers suffix, GGUF name)
     "down": ("mlp.down_proj.weight", "ffn_down.weight"),
 }
 LINEARS = ("q", "k", "v", "o", "gate", "up", "down")
+# with fuse=True: the projections that read the same input become one matrix (their rows stacked), one call
+FUSED = {"qkv": ("q", "k", "v"), "gate_up": ("gate", "up")}
+
+
+def linear_parts(name: str) -> list[str]:
+    """The weights a linear is made of: ``layers.3.qkv`` -> ``layers.3.q``, ``layers.3.k``, ``layers.3.v``
+    (stacked in this order); any other name is its own weight."""
+    prefix, _, short = name.rpartition(".")
+    return [f"{prefix}.{part}" for part in FUSED[short]] if short in FUSED else [name]
 
 
 @dataclass(frozen=True)
@@ -134,29 +145,45 @@ def torch_linear(weight: torch.Tensor, name: str) -> Callable[[torch.Tensor], to
 
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """``x / sqrt(mean(x²) + eps) * weight`` over the last dimension, in fp32 (transformers' LlamaRMSNorm)."""
     x32 = x.float()
     return (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype) * weight
 
 
-def rotate_half(x: torch.Tensor) -> torch.Tensor:
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((-x2, x1), dim=-1)
+def rotary(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
+    """Rotary position embedding in Hugging Face's "rotate half" layout: ``x * cos + cat(-x2, x1) * sin`` with
+    ``x1, x2`` the halves of each head. ``cat(-x2, x1)`` is ``roll(x, half)`` with its first half negated, a
+    sign kept in ``signed_sin``: one PyTorch operation instead of three (chunk, neg, cat), each a few µs."""
+    return x * cos + x.roll(x.shape[-1] // 2, -1) * signed_sin
 
 
 class LlamaEngine:
     """Batch-1 Llama inference with a KV cache; ``linear(weight, name)`` builds every projection
-    (``layers.{i}.{q,k,v,o,gate,up,down}`` and ``lm_head``) as a function of ``(tokens, in) -> (tokens, out)``."""
+    (``layers.{i}.{q,k,v,o,gate,up,down}`` and ``lm_head``) as a function of ``(tokens, in) -> (tokens, out)``.
+
+    With ``fuse=True`` the projections that read the same input are one matrix each, their rows stacked
+    (``layers.{i}.qkv`` = q, k, v and ``layers.{i}.gate_up`` = gate, up: :data:`FUSED`), and their outputs are
+    split again: the same products (an output depends on its own row only) in 4 calls per block instead of 7."""
 
     def __init__(self, config: Config, weights: dict[str, torch.Tensor],
-                 linear: Callable[[torch.Tensor, str], Callable] = torch_linear):
-        self.config, self.weights = config, weights
-        names = [f"layers.{i}.{n}" for i in range(config.n_layers) for n in LINEARS] + ["lm_head"]
-        self.linears = {name: linear(weights[name], name) for name in names}
+                 linear: Callable[[torch.Tensor, str], Callable] = torch_linear, fuse: bool = False):
+        self.config, self.weights, self.fuse = config, weights, fuse
+        self.linears = {name: linear(self._linear_weight(name), name) for name in self.linear_names()}
         c = config
         inv_freq = 1.0 / c.rope_theta ** (torch.arange(0, c.head_dim, 2, dtype=torch.float32) / c.head_dim)
         angles = torch.outer(torch.arange(c.max_seq_len, dtype=torch.float32), inv_freq)
-        self.cos, self.sin = torch.cat([angles, angles], -1).cos(), torch.cat([angles, angles], -1).sin()
+        self.cos = torch.cat([angles, angles], -1).cos()
+        self.signed_sin = torch.cat([-angles.sin(), angles.sin()], -1)  # see rotary()
         self.reset()
+
+    def linear_names(self) -> list[str]:
+        """The names the ``linear`` factory is called with, in order (211 for SmolLM2, 121 fused)."""
+        per_block = ("qkv", "o", "gate_up", "down") if self.fuse else LINEARS
+        return [f"layers.{i}.{n}" for i in range(self.config.n_layers) for n in per_block] + ["lm_head"]
+
+    def _linear_weight(self, name: str) -> torch.Tensor:
+        parts = [self.weights[part] for part in linear_parts(name)]
+        return parts[0] if len(parts) == 1 else torch.cat(parts)  # stacked rows: (n_out of all parts, n_in)
 
     def reset(self) -> None:
         """Empty the KV cache (start a new conversation)."""
@@ -168,29 +195,34 @@ class LlamaEngine:
     def _attention(self, i: int, x: torch.Tensor) -> torch.Tensor:
         c, T, p = self.config, x.shape[0], self.pos
         lin = self.linears
-        q = lin[f"layers.{i}.q"](x).view(T, c.n_heads, c.head_dim).transpose(0, 1)  # (heads, T, head_dim)
-        k = lin[f"layers.{i}.k"](x).view(T, c.n_kv_heads, c.head_dim).transpose(0, 1)
-        v = lin[f"layers.{i}.v"](x).view(T, c.n_kv_heads, c.head_dim).transpose(0, 1)
-        cos, sin = self.cos[p: p + T], self.sin[p: p + T]
-        q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+        if self.fuse:  # one product, split into its q, k and v columns (views)
+            q, k, v = lin[f"layers.{i}.qkv"](x).split([c.n_heads * c.head_dim] + 2 * [c.n_kv_heads * c.head_dim], -1)
+        else:
+            q, k, v = lin[f"layers.{i}.q"](x), lin[f"layers.{i}.k"](x), lin[f"layers.{i}.v"](x)
+        q = q.view(T, c.n_heads, c.head_dim).transpose(0, 1)  # (heads, T, head_dim)
+        k = k.view(T, c.n_kv_heads, c.head_dim).transpose(0, 1)
+        v = v.view(T, c.n_kv_heads, c.head_dim).transpose(0, 1)
+        cos, signed_sin = self.cos[p: p + T], self.signed_sin[p: p + T]
+        q, k = rotary(q, cos, signed_sin), rotary(k, cos, signed_sin)
         self.k_cache[i, :, p: p + T], self.v_cache[i, :, p: p + T] = k, v
         keys, values = self.k_cache[i, :, : p + T], self.v_cache[i, :, : p + T]  # views: nothing is copied
         # grouped-query attention: query heads kv * n_rep ... kv * n_rep + n_rep - 1 share key/value head kv,
         # so the queries are grouped by kv head (a view) instead of the cache being repeated for every head
         n_rep = c.n_heads // c.n_kv_heads
         grouped = q.reshape(c.n_kv_heads, n_rep * T, c.head_dim)
-        scores = (grouped @ keys.transpose(1, 2) / math.sqrt(c.head_dim)).view(c.n_heads, T, p + T)
-        if T > 1:  # prefill: token t sees positions <= p + t
-            causal = torch.ones(T, p + T, dtype=torch.bool).tril(diagonal=p)
-            scores = scores.masked_fill(~causal, float("-inf"))
-        probs = torch.softmax(scores.float(), dim=-1).to(q.dtype)
-        out = (probs.view(c.n_kv_heads, n_rep * T, p + T) @ values).view(c.n_heads, T, c.head_dim)
+        # softmax(q keys^T / sqrt(head_dim)) values in one PyTorch call; in the prefill token t sees positions
+        # <= p + t (the grouped rows are n_rep copies of the T tokens, hence the repeated mask)
+        causal = torch.ones(T, p + T, dtype=torch.bool).tril(diagonal=p).repeat(n_rep, 1) if T > 1 else None
+        out = F.scaled_dot_product_attention(grouped, keys, values, attn_mask=causal).view(c.n_heads, T, c.head_dim)
         return lin[f"layers.{i}.o"](out.transpose(0, 1).reshape(T, c.n_heads * c.head_dim))
 
     def _mlp(self, i: int, x: torch.Tensor) -> torch.Tensor:
         lin = self.linears
-        gate, up = lin[f"layers.{i}.gate"](x), lin[f"layers.{i}.up"](x)
-        return lin[f"layers.{i}.down"](torch.nn.functional.silu(gate) * up)
+        if self.fuse:
+            gate, up = lin[f"layers.{i}.gate_up"](x).chunk(2, -1)
+        else:
+            gate, up = lin[f"layers.{i}.gate"](x), lin[f"layers.{i}.up"](x)
+        return lin[f"layers.{i}.down"](F.silu(gate) * up)
 
     @torch.inference_mode()
     def forward(self, tokens: torch.Tensor, all_logits: bool = False) -> torch.Tensor:
@@ -226,15 +258,16 @@ class LlamaEngine:
         """Bytes of weights the engine keeps: each linear's own storage (its ``nbytes`` attribute when the
         factory gives one, e.g. packed int4 + scales, else the fp32 weight) plus embedding and norms."""
         total, counted = 0, set()
+        own = {part for name in self.linears for part in linear_parts(name)}
         for name, f in self.linears.items():
             if hasattr(f, "nbytes"):
                 total += f.nbytes
-            else:
-                w = self.weights[name]
+                continue
+            for w in (self.weights[part] for part in linear_parts(name)):
                 total += 0 if w.data_ptr() in counted else w.numel() * w.element_size()
                 counted.add(w.data_ptr())
         for name, t in self.weights.items():
-            if name not in self.linears and t.data_ptr() not in counted:  # embedding (unless tied), norms
+            if name not in own and t.data_ptr() not in counted:  # embedding (unless tied), norms
                 total += t.numel() * t.element_size()
                 counted.add(t.data_ptr())
         return total

@@ -521,11 +521,15 @@ void quantize_int8(const float *x, int8_t *codes, float *scales, int n, int bloc
 class Int8Quantizer:
     """Lab 5's activation quantizer in C, for the engine's hot path (one call instead of a dozen PyTorch
     operations): ``quantizer(x)`` -> ``(codes, scales)`` for a contiguous float32 vector ``x``, int8 codes
-    and one float32 scale per ``block`` elements, by the rule of the lab's Question 9."""
+    and one float32 scale per ``block`` elements, by the rule of the lab's Question 9.
+
+    ``quantizer.kernel(x, codes, scales, n, block)`` is the bare C function, on addresses (``data_ptr()``) and
+    unchecked: for a hot loop that has checked its buffers once (a contiguous float32 ``x`` of ``n``, int8
+    ``codes`` of ``n``, float32 ``scales`` of ``n // block``)."""
 
     def __init__(self, block: int):
         lib = compile_c(_QUANTIZE_INT8_SOURCE, name="quantize_int8", openmp=False, verbose=False)
-        self._quantize = lib.func("quantize_int8", None, [ctypes.c_void_p] * 3 + [ctypes.c_int] * 2)
+        self.kernel = lib.func("quantize_int8", None, [ctypes.c_void_p] * 3 + [ctypes.c_int] * 2)
         self.block = block
 
     def __call__(self, x):
@@ -539,7 +543,7 @@ class Int8Quantizer:
             raise ValueError(f"expected a contiguous float32 CPU tensor, got {x.dtype} on {x.device}")
         codes, scales = torch.empty(n, dtype=torch.int8), torch.empty(n // self.block)
         # checked above: the bare addresses (pointer() checks again, which costs more than the work here)
-        self._quantize(x.data_ptr(), codes.data_ptr(), scales.data_ptr(), n, self.block)
+        self.kernel(x.data_ptr(), codes.data_ptr(), scales.data_ptr(), n, self.block)
         return codes, scales
 
 

@@ -93,6 +93,30 @@ def test_pluggable_linear_sees_every_projection(tiny):
     assert not torch.allclose(zeroed.forward(ids), eng.forward(ids))
 
 
+def test_fused_engine_stacks_qkv_and_gate_up_and_computes_the_same(tiny):
+    model, eng = tiny
+    config, weights = engine.from_transformers(model, max_seq_len=64)
+    seen = {}
+
+    def counting(weight, name):
+        seen[name] = weight.shape
+        return lambda x: x @ weight.T
+
+    fused = engine.LlamaEngine(config, weights, linear=counting, fuse=True)
+    kv_rows = config.n_kv_heads * config.head_dim
+    assert list(seen) == fused.linear_names() and len(seen) == 4 * 3 + 1
+    assert seen["layers.1.qkv"] == (config.n_heads * config.head_dim + 2 * kv_rows, config.dim)
+    assert seen["layers.1.gate_up"] == (2 * config.hidden_dim, config.dim)
+    assert engine.linear_parts("layers.1.qkv") == ["layers.1.q", "layers.1.k", "layers.1.v"]
+    assert engine.linear_parts("lm_head") == ["lm_head"]
+    ids = torch.randint(0, 256, (10,), generator=torch.Generator().manual_seed(2))
+    eng.reset()
+    assert torch.allclose(fused.forward(ids[:7]), eng.forward(ids[:7]), atol=1e-5)  # prefill, then decode
+    assert all(torch.allclose(fused.forward(ids[t: t + 1]), eng.forward(ids[t: t + 1]), atol=1e-5) for t in (7, 8, 9))
+    assert fused.weight_bytes() == eng.weight_bytes()
+    eng.reset()
+
+
 def test_sequence_too_long(tiny):
     _, eng = tiny
     eng.reset()

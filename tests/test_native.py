@@ -217,5 +217,8 @@ def test_int8_quantizer_follows_the_rule():
     want = torch.clamp(torch.round(blocks / torch.where(t > 0, t, torch.ones_like(t))[:, None]), -127, 127)
     assert codes.dtype == torch.int8 and torch.equal(codes.view(4, 32).float(), want)
     assert torch.equal(scales, t) and float(scales[1]) == 0.0
+    bare_codes, bare_scales = torch.empty_like(codes), torch.empty_like(scales)  # the bare C call: into buffers
+    quantize.kernel(x.data_ptr(), bare_codes.data_ptr(), bare_scales.data_ptr(), x.numel(), 32)
+    assert torch.equal(bare_codes, codes) and torch.equal(bare_scales, scales)
     with pytest.raises(ValueError, match="multiple of 32"):
         quantize(torch.randn(48))
