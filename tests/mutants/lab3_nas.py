@@ -142,6 +142,20 @@ MUTANTS = {
     ],
 }
 
+# the constructor in mutate_sample's answer cell, kept by the alternative and by the blind answer below
+_EVOLUTION_INIT = '''
+class EvolutionSearcher(RandomSearcher):
+    def __init__(self, efficiency_predictor, accuracy_predictor, population_size: int = 100,
+                 max_time_budget: int = 30, parent_ratio: float = 0.25, mutation_ratio: float = 0.5,
+                 mutate_prob: float = 0.1, max_tries: int = 1000, seed: int = 0):
+        super().__init__(efficiency_predictor, accuracy_predictor, max_tries, seed)
+        self.population_size, self.max_time_budget = population_size, max_time_budget
+        self.n_parents = max(2, int(round(parent_ratio * population_size)))
+        self.n_mutations = int(round(mutation_ratio * population_size))
+        self.mutate_prob = mutate_prob
+        if self.n_parents + self.n_mutations > population_size:
+'''
+
 ALTERNATIVES = {
     "peak_memory": '''
 def get_peak_activation_kb(subnet: SubNet) -> float:
@@ -246,18 +260,7 @@ class RandomSearcher:
         best_score, best_arch = max(zip(scores, pool), key=lambda pair: pair[0])
         return best_score, best_arch
 ''',
-    "mutate_sample": '''
-class EvolutionSearcher(RandomSearcher):
-    def __init__(self, efficiency_predictor, accuracy_predictor, population_size: int = 100,
-                 max_time_budget: int = 30, parent_ratio: float = 0.25, mutation_ratio: float = 0.5,
-                 mutate_prob: float = 0.1, max_tries: int = 1000, seed: int = 0):
-        super().__init__(efficiency_predictor, accuracy_predictor, max_tries, seed)
-        self.population_size, self.max_time_budget = population_size, max_time_budget
-        self.n_parents = max(2, int(round(parent_ratio * population_size)))
-        self.n_mutations = int(round(mutation_ratio * population_size))
-        self.mutate_prob = mutate_prob
-        if self.n_parents + self.n_mutations > population_size:
-            raise ValueError("parent_ratio + mutation_ratio must be <= 1")
+    "mutate_sample": _EVOLUTION_INIT + '''            raise ValueError("parent_ratio + mutation_ratio must be <= 1")
 
     def mutate_sample(self, sample: dict, constraint: dict) -> dict:
         options = {"ks": KERNEL_SIZES, "e": EXPAND_RATIOS, "d": DEPTHS, "w": WIDTH_MULTS, "r": RESOLUTIONS}
@@ -464,18 +467,7 @@ class RandomSearcher:
 '''),
     'mutate_sample': (
         "the ambiguity the issue found: may a re-draw give back the old value? It read yes (uniform over all choices) and showed the visible 'at least 20 of 40 changed' check sat 2.2 standard deviations below that reading's mean (about a 1-2 % chance of failing a correct answer): the text now states the rule (self.rng.choice over all choices, the old value included), the visible check uses 100 children and 45 changes (4.6 sd), the hidden test bounds the changed share at 0.2 +- 0.05 per entry",
-        '''
-class EvolutionSearcher(RandomSearcher):
-    def __init__(self, efficiency_predictor, accuracy_predictor, population_size: int = 100,
-                 max_time_budget: int = 30, parent_ratio: float = 0.25, mutation_ratio: float = 0.5,
-                 mutate_prob: float = 0.1, max_tries: int = 1000, seed: int = 0):
-        super().__init__(efficiency_predictor, accuracy_predictor, max_tries, seed)
-        self.population_size, self.max_time_budget = population_size, max_time_budget
-        self.n_parents = max(2, int(round(parent_ratio * population_size)))
-        self.n_mutations = int(round(mutation_ratio * population_size))
-        self.mutate_prob = mutate_prob
-        if self.n_parents + self.n_mutations > population_size:
-            raise ValueError(f"parent_ratio + mutation_ratio must be <= 1 (population {population_size}: "
+        _EVOLUTION_INIT + '''            raise ValueError(f"parent_ratio + mutation_ratio must be <= 1 (population {population_size}: "
                              f"{self.n_parents} parents + {self.n_mutations} mutations)")
 
     def mutate_sample(self, sample: dict, constraint: dict) -> dict:

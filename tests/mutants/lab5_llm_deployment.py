@@ -384,8 +384,39 @@ void gemv_w4a8(const uint8_t *w, const float *scales, const float *zeros, const 
 }
 
 
+# how the blind pass began both its combined kernels (Q8 and the bonus GEMM): vector types and helpers
+_BLIND_VECTOR_HELPERS = r'''    return HEADER + r"""
+typedef uint8_t u8x16 __attribute__((vector_size(16)));   /* 16 bytes = 32 weights */
+typedef float   f32x16 __attribute__((vector_size(64)));
+typedef int32_t i32x16 __attribute__((vector_size(64)));
+
+static inline f32x16 dequant(i32x16 codes, f32x16 table, float zero, float scale) {
+#if defined(__GNUC__) && !defined(__clang__)
+    (void)zero; (void)scale;
+    return __builtin_shuffle(table, codes);
+#else
+    (void)table;
+    return (__builtin_convertvector(codes, f32x16) - zero) * scale;
+#endif
+}
+
+static inline f32x16 load_f32x16(const float *p) {
+    f32x16 v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline float reduce16(f32x16 v) {
+    float s = 0.0f;
+    for (int k = 0; k < 16; k++) s += v[k];
+    return s;
+}
+
+'''
+
 # Answers written by a helper who saw only the student notebook (never solutions/ or these tests),
 # exactly as written: {grade_id: (what it revealed, source)}. Each must keep full marks.
+
 BLIND = {
     'quantize_int4': (
         "clamped the scale after dividing (max(range / 15, 1e-5)) where the reference clamps the range before dividing (the old text said only 'clamp the scale to at least 1e-5'), and asked whether the range is widened to include 0 and how to round; the text now writes every clamp into the formula (AWQ's and Lab 4's quantizer: max(max - min, 1e-5) / 15, zero an integer code in 0..15, torch.round half to even) and says a range that excludes 0 is clipped at one end; no test was changed (no hidden input has a range below 15e-5)",
@@ -565,34 +596,7 @@ void gemv_w4(const uint8_t *w, const float *scales, const float *zeros, const fl
     'gemv_all_source': (
         "asked what 'two 16-byte chunks per iteration' means for a group of 32 weights (one chunk) and whether malloc'd floats may be loaded as f32x16 (only 16-byte aligned); the text now says both",
         r'''def gemv_all_source() -> str:
-    return HEADER + r"""
-typedef uint8_t u8x16 __attribute__((vector_size(16)));   /* 16 bytes = 32 weights */
-typedef float   f32x16 __attribute__((vector_size(64)));
-typedef int32_t i32x16 __attribute__((vector_size(64)));
-
-static inline f32x16 dequant(i32x16 codes, f32x16 table, float zero, float scale) {
-#if defined(__GNUC__) && !defined(__clang__)
-    (void)zero; (void)scale;
-    return __builtin_shuffle(table, codes);
-#else
-    (void)table;
-    return (__builtin_convertvector(codes, f32x16) - zero) * scale;
-#endif
-}
-
-static inline f32x16 load_f32x16(const float *p) {
-    f32x16 v;
-    __builtin_memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline float reduce16(f32x16 v) {
-    float s = 0.0f;
-    for (int k = 0; k < 16; k++) s += v[k];
-    return s;
-}
-
-void gemv_w4(const uint8_t *w, const float *scales, const float *zeros, const float *x, float *y,
+''' + _BLIND_VECTOR_HELPERS + r'''void gemv_w4(const uint8_t *w, const float *scales, const float *zeros, const float *x, float *y,
              int n_out, int n_in, int group_size) {
     const int n_groups = n_in / group_size;
     const int row_bytes = n_in / 2;
@@ -645,34 +649,7 @@ void gemv_w4(const uint8_t *w, const float *scales, const float *zeros, const fl
     'gemm_all_source': (
         'asked whether the per-token accumulators are per thread (they must be: a shared array races); the bonus text now says per thread',
         r'''def gemm_all_source() -> str:
-    return HEADER + r"""
-typedef uint8_t u8x16 __attribute__((vector_size(16)));   /* 16 bytes = 32 weights */
-typedef float   f32x16 __attribute__((vector_size(64)));
-typedef int32_t i32x16 __attribute__((vector_size(64)));
-
-static inline f32x16 dequant(i32x16 codes, f32x16 table, float zero, float scale) {
-#if defined(__GNUC__) && !defined(__clang__)
-    (void)zero; (void)scale;
-    return __builtin_shuffle(table, codes);
-#else
-    (void)table;
-    return (__builtin_convertvector(codes, f32x16) - zero) * scale;
-#endif
-}
-
-static inline f32x16 load_f32x16(const float *p) {
-    f32x16 v;
-    __builtin_memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline float reduce16(f32x16 v) {
-    float s = 0.0f;
-    for (int k = 0; k < 16; k++) s += v[k];
-    return s;
-}
-
-void gemm_w4(const uint8_t *w, const float *scales, const float *zeros, const float *x, float *y,
+''' + _BLIND_VECTOR_HELPERS + r'''void gemm_w4(const uint8_t *w, const float *scales, const float *zeros, const float *x, float *y,
              int n_tokens, int n_out, int n_in, int group_size) {
     if (n_tokens <= 0 || n_out <= 0) return;
     const int n_groups = n_in / group_size;
