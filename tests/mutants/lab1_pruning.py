@@ -1,15 +1,9 @@
-"""Catalogue of common student mistakes in Lab 1 (each must lose points) and of correct but
-differently written answers (each must keep full marks).
-
-A mutant is ``(name, [(old, new), ...])``: text replacements applied to the reference answer, so a
-mutant always starts from the current solution and breaks loudly if the solution changes.
-"""
+"""Lab 1's mistakes (each must lose points) and other correct answers (each keeps full marks); what
+each constant holds: :class:`grading.catalogue.Catalogue`."""
 
 LAB = "lab1_pruning"
 AUTOGRADED_POINTS = 62  # the rest of the 100 are written answers, graded by hand
-# the tampered submission deletes one test cell and empties (and re-points) another
 TAMPER = {"delete": "test_nm_prune", "edit": "test_channel_prune"}
-# the answer given an infinite loop (checks the per-cell timeout); None: covered by another lab
 LOOP_ANSWER = "nm_prune"
 # the heavy given cells (seconds: one fast-profile run, one thread) that the mutant rounds and the looper
 # leave out: no graded test needs them (the trimmed reference keeps full marks, tests/test_grading.py)

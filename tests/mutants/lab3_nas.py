@@ -1,16 +1,10 @@
-"""Catalogue of common student mistakes in Lab 3 (each must lose points) and of correct but
-differently written answers (each must keep full marks).
-
-A mutant is ``(name, [(old, new), ...])``: text replacements applied to the reference answer, so a
-mutant always starts from the current solution and breaks loudly if the solution changes.
-"""
+"""Lab 3's mistakes (each must lose points) and other correct answers (each keeps full marks); what
+each constant holds: :class:`grading.catalogue.Catalogue`."""
 
 LAB = "lab3_nas"
 AUTOGRADED_POINTS = 95  # 85 + the 10-point bonus (the harder tier); the other 15 of the 100 are written answers
 BONUS_POINTS = 10
-# the tampered submission deletes one test cell and empties (and re-points) another
 TAMPER = {"delete": "test_crossover", "edit": "test_peak_memory"}
-# the answer given an infinite loop (checks the per-cell timeout); None: covered by another lab
 LOOP_ANSWER = None
 # the heavy given cells (seconds: one fast-profile run, one thread) that the mutant rounds leave out: no
 # graded test needs them (the trimmed reference keeps full marks, tests/test_grading.py)

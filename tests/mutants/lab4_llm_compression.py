@@ -1,16 +1,10 @@
-"""Catalogue of common student mistakes in Lab 4 (each must lose points) and of correct but
-differently written answers (each must keep full marks).
-
-A mutant is ``(name, [(old, new), ...])``: text replacements applied to the reference answer, so a
-mutant always starts from the current solution and breaks loudly if the solution changes.
-"""
+"""Lab 4's mistakes (each must lose points) and other correct answers (each keeps full marks); what
+each constant holds: :class:`grading.catalogue.Catalogue`."""
 
 LAB = "lab4_llm_compression"
 AUTOGRADED_POINTS = 90  # 80 + the 10-point bonus; the other 20 of the 100 are written answers
 BONUS_POINTS = 10
-# the tampered submission deletes one test cell and empties (and re-points) another
 TAMPER = {"delete": "test_auto_clip_layer", "edit": "test_pseudo_quantize_model_weight_scaleup"}
-# the answer given an infinite loop (checks the per-cell timeout); None: covered by another lab
 LOOP_ANSWER = None
 # the heavy given cells (seconds: one fast-profile run, one thread) that the mutant rounds leave out: every
 # graded test brings its own tiny model (the trimmed reference keeps full marks, tests/test_grading.py)

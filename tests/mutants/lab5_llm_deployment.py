@@ -1,17 +1,11 @@
-"""Catalogue of common student mistakes in Lab 5 (each must lose points) and of correct but
-differently written answers (each must keep full marks). The kernels are C sources inside Python
-answers; their mutants edit the C code (a mutant that does not compile must cost only its question).
-
-A mutant is ``(name, [(old, new), ...])``: text replacements applied to the reference answer, so a
-mutant always starts from the current solution and breaks loudly if the solution changes.
-"""
+"""Lab 5's mistakes (each must lose points) and other correct answers (each keeps full marks); what
+each constant holds: :class:`grading.catalogue.Catalogue`. The kernels are C sources inside Python answers;
+their mutants edit the C code (a mutant that does not compile must cost only its question)."""
 
 LAB = "lab5_llm_deployment"
 AUTOGRADED_POINTS = 85  # 75 + the 10-point bonus (a GEMM); the other 25 of the 100 are written answers
 BONUS_POINTS = 10
-# the tampered submission deletes one test cell and empties (and re-points) another
 TAMPER = {"delete": "test_gemv_simd", "edit": "test_pack_int4"}
-# the answer given an infinite loop (checks the per-cell timeout); None: covered by another lab
 LOOP_ANSWER = None
 # the heavy given cells (seconds: one fast-profile run, one thread) that the mutant rounds and the crashes
 # leave out: no graded test needs them (the trimmed reference keeps full marks, tests/test_grading.py)

@@ -1,9 +1,5 @@
-"""Catalogue of common student mistakes in Lab 6 (each must lose points) and of correct but
-differently written answers (each must keep full marks).
-
-A mutant is ``(name, [(old, new), ...])``: text replacements applied to the reference answer, so a
-mutant always starts from the current solution and breaks loudly if the solution changes.
-"""
+"""Lab 6's mistakes (each must lose points) and other correct answers (each keeps full marks); what
+each constant holds: :class:`grading.catalogue.Catalogue`."""
 
 LAB = "lab6_distributed_training"
 AUTOGRADED_POINTS = 93  # 88 + the 5-point bonus (the pipeline bubble); the other 12 of the 100 are written answers

@@ -1,9 +1,5 @@
-"""Catalogue of common student mistakes in Lab 7 (each must lose points) and of correct but
-differently written answers (each must keep full marks).
-
-A mutant is ``(name, [(old, new), ...])``: text replacements applied to the reference answer, so a
-mutant always starts from the current solution and breaks loudly if the solution changes.
-"""
+"""Lab 7's mistakes (each must lose points) and other correct answers (each keeps full marks); what
+each constant holds: :class:`grading.catalogue.Catalogue`."""
 
 LAB = "lab7_on_device_training"
 AUTOGRADED_POINTS = 99  # 94 + the 5-point bonus (checkpointing's peak); the other 6 of the 100 are written answers
