@@ -10,6 +10,7 @@ the summary and ``totals.csv`` so that the instructor looks at it. It flags, it 
 from __future__ import annotations
 
 import ast
+import threading
 
 import nbformat
 
@@ -43,10 +44,20 @@ def imported_names(tree) -> set[str]:
     return names
 
 
+# Python 3.11's ast.parse is not safe in threads: a parse racing another can fail with "SystemError: AST
+# constructor recursion depth mismatch" (CPython gh-106905); grading.cli audits its submissions in threads
+_PARSE_LOCK = threading.Lock()
+
+
+def _parse(source: str) -> ast.Module:
+    with _PARSE_LOCK:
+        return ast.parse(source)
+
+
 def flag_source(source: str, provided: set[str]) -> list[str]:
     """Reasons to look at ``source``; ``provided`` = names the lab's locked cells import (and its tests call)."""
     try:
-        tree = ast.parse("\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))))
+        tree = _parse("\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))))
     except SyntaxError:
         return []  # nbgrader reports it as an error in the cell
     flags = []
@@ -90,7 +101,7 @@ def audit(submitted: nbformat.NotebookNode, references: list[nbformat.NotebookNo
     provided = set()
     for c in locked:
         try:
-            provided |= imported_names(ast.parse(c.source))
+            provided |= imported_names(_parse(c.source))
         except SyntaxError:
             pass
     flags = []
