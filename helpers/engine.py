@@ -169,6 +169,9 @@ class LlamaEngine:
                  linear: Callable[[torch.Tensor, str], Callable] = torch_linear, fuse: bool = False):
         self.config, self.weights, self.fuse = config, weights, fuse
         self.linears = {name: linear(self._linear_weight(name), name) for name in self.linear_names()}
+        # the rows of each stacked part, to split a fused product again (the same in every block)
+        self.part_rows = {group: [weights[f"layers.0.{part}"].shape[0] for part in parts]
+                          for group, parts in FUSED.items()}
         c = config
         inv_freq = 1.0 / c.rope_theta ** (torch.arange(0, c.head_dim, 2, dtype=torch.float32) / c.head_dim)
         angles = torch.outer(torch.arange(c.max_seq_len, dtype=torch.float32), inv_freq)
@@ -185,6 +188,13 @@ class LlamaEngine:
         parts = [self.weights[part] for part in linear_parts(name)]
         return parts[0] if len(parts) == 1 else torch.cat(parts)  # stacked rows: (n_out of all parts, n_in)
 
+    def _project(self, i: int, group: str, x: torch.Tensor) -> list[torch.Tensor]:
+        """The outputs of block ``i``'s projections in ``FUSED[group]`` (q, k, v or gate, up): one product on
+        the stacked matrix split into its parts' columns (views) when fused, else one call each."""
+        if self.fuse:
+            return self.linears[f"layers.{i}.{group}"](x).split(self.part_rows[group], -1)
+        return [self.linears[f"layers.{i}.{part}"](x) for part in FUSED[group]]
+
     def reset(self) -> None:
         """Empty the KV cache (start a new conversation)."""
         c = self.config
@@ -194,11 +204,7 @@ class LlamaEngine:
 
     def _attention(self, i: int, x: torch.Tensor) -> torch.Tensor:
         c, T, p = self.config, x.shape[0], self.pos
-        lin = self.linears
-        if self.fuse:  # one product, split into its q, k and v columns (views)
-            q, k, v = lin[f"layers.{i}.qkv"](x).split([c.n_heads * c.head_dim] + 2 * [c.n_kv_heads * c.head_dim], -1)
-        else:
-            q, k, v = lin[f"layers.{i}.q"](x), lin[f"layers.{i}.k"](x), lin[f"layers.{i}.v"](x)
+        q, k, v = self._project(i, "qkv", x)
         q = q.view(T, c.n_heads, c.head_dim).transpose(0, 1)  # (heads, T, head_dim)
         k = k.view(T, c.n_kv_heads, c.head_dim).transpose(0, 1)
         v = v.view(T, c.n_kv_heads, c.head_dim).transpose(0, 1)
@@ -214,15 +220,11 @@ class LlamaEngine:
         # <= p + t (the grouped rows are n_rep copies of the T tokens, hence the repeated mask)
         causal = torch.ones(T, p + T, dtype=torch.bool).tril(diagonal=p).repeat(n_rep, 1) if T > 1 else None
         out = F.scaled_dot_product_attention(grouped, keys, values, attn_mask=causal).view(c.n_heads, T, c.head_dim)
-        return lin[f"layers.{i}.o"](out.transpose(0, 1).reshape(T, c.n_heads * c.head_dim))
+        return self.linears[f"layers.{i}.o"](out.transpose(0, 1).reshape(T, c.n_heads * c.head_dim))
 
     def _mlp(self, i: int, x: torch.Tensor) -> torch.Tensor:
-        lin = self.linears
-        if self.fuse:
-            gate, up = lin[f"layers.{i}.gate_up"](x).chunk(2, -1)
-        else:
-            gate, up = lin[f"layers.{i}.gate"](x), lin[f"layers.{i}.up"](x)
-        return lin[f"layers.{i}.down"](F.silu(gate) * up)
+        gate, up = self._project(i, "gate_up", x)
+        return self.linears[f"layers.{i}.down"](F.silu(gate) * up)
 
     @torch.inference_mode()
     def forward(self, tokens: torch.Tensor, all_logits: bool = False) -> torch.Tensor:
