@@ -4,10 +4,11 @@ and warning answers (the alternatives' notebook also tampered with), crashing na
 grouped into as few rounds as possible. Used by the grading tests (``tests/test_grading.py``,
 ``tests/test_registry.py``) and ``benchmarks/grading.py``.
 
-A catalogue is a module of upper-case constants (see :class:`Catalogue` for what each holds). They become
-the fields of a :class:`Catalogue`, under the same names, so that a misspelt constant (``ALTERNATIVE``) is
-an error instead of a silent default. The catalogues are test data and stay in ``tests/mutants/``;
-:func:`load` reads one by its path, so nothing has to put ``tests/`` on ``sys.path``.
+A catalogue is a module of upper-case constants (see :class:`Catalogue` for what each holds) and, beside it,
+``<lab>.toml``: its ``MUTANTS`` table, which is data (a mistake's name and the edits that make it), not code.
+They become the fields of a :class:`Catalogue`, under the same names, so that a misspelt constant
+(``ALTERNATIVE``) is an error instead of a silent default. The catalogues are test data and stay in
+``tests/mutants/``; :func:`load` reads one by its path, so nothing has to put ``tests/`` on ``sys.path``.
 """
 
 from __future__ import annotations
@@ -53,18 +54,24 @@ class Catalogue:
     TRIMMED_CELLS: tuple = ()
 
     @classmethod
-    def from_module(cls, module: ModuleType, lab: str) -> Catalogue:
-        """The record of a catalogue module; :class:`CatalogueError` for an unknown, missing or mistyped
+    def from_module(cls, module: ModuleType, lab: str, tables: dict | None = None) -> Catalogue:
+        """The record of a catalogue module and of ``tables`` (constants read from its data files, e.g.
+        ``{"MUTANTS": ...}``); :class:`CatalogueError` for an unknown, missing, doubly defined or mistyped
         constant, naming it."""
         fields = {f.name: f for f in dataclasses.fields(cls)}
         constants = {name: value for name, value in vars(module).items() if name.isupper() and not name.startswith("_")}
+        twice = sorted(set(constants) & set(tables or {}))
+        if twice:
+            raise CatalogueError(f"{lab}: {', '.join(twice)} is defined both in the module and in its data file")
+        constants.update(tables or {})
         unknown = sorted(set(constants) - set(fields))
         if unknown:
             raise CatalogueError(f"{lab}: {', '.join(unknown)} is not a catalogue constant (known: "
                                  f"{', '.join(fields)}; private names start with _)")
         missing = [name for name, f in fields.items() if name not in constants and _required(f)]
         if missing:
-            raise CatalogueError(f"{lab}: the catalogue defines no {', '.join(missing)}")
+            hint = f" (MUTANTS lives in {lab}.toml, beside the module)" if "MUTANTS" in missing else ""
+            raise CatalogueError(f"{lab}: the catalogue defines no {', '.join(missing)}{hint}")
         for name, value in constants.items():
             if not isinstance(value, _types(name)):
                 raise CatalogueError(f"{lab}: {name} is a {type(value).__name__}, not {fields[name].type}")
@@ -121,12 +128,45 @@ def _module(lab: str, path: Path) -> ModuleType:
     return module
 
 
+def read_mutants(path: Path) -> dict:
+    """A ``MUTANTS`` table from its TOML file: one ``[[answer]]`` table per mistake, with ``mistake`` (what
+    it is) and ``edits`` (``[old, new]`` pairs), as ``{answer: [(mistake, [(old, new), ...]), ...]}``."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.9 and 3.10
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise CatalogueError(f"{path.name} is TOML: read it with Python 3.11 or later (tomllib), or run "
+                                 "`pip install tomli`") from None
+    with path.open("rb") as f:
+        try:
+            table = tomllib.load(f)
+        except tomllib.TOMLDecodeError as exc:
+            raise CatalogueError(f"{path}: {exc}") from None
+    out = {}
+    for answer, mistakes in table.items():
+        if not isinstance(mistakes, list):
+            raise CatalogueError(f"{path.name}: {answer} must be an array of tables ([[{answer}]]), not a value")
+        out[answer] = []
+        for m in mistakes:
+            edits = m.get("edits")
+            if set(m) != {"mistake", "edits"} or not isinstance(edits, list) or not all(
+                    isinstance(e, list) and len(e) == 2 and all(isinstance(x, str) for x in e) for e in edits):
+                raise CatalogueError(f"{path.name}: a [[{answer}]] table holds `mistake` (a string) and `edits` "
+                                     f"([old, new] string pairs) and nothing else; got {m}")
+            out[answer].append((m["mistake"], [tuple(e) for e in edits]))
+    return out
+
+
 def load(lab: str, root: Path = REPO) -> Catalogue:
-    """The catalogue of ``lab`` (``root/tests/mutants/<lab>.py``), checked."""
+    """The catalogue of ``lab`` (``root/tests/mutants/<lab>.py`` and its ``MUTANTS``, ``<lab>.toml``), checked."""
     path = parts(lab, root)["mistake catalogue"]
     if not path.is_file():
         raise FileNotFoundError(f"{lab} has no mistake catalogue: write {path.relative_to(root)} (see CONTRIBUTING.md)")
-    return Catalogue.from_module(_module(lab, path), lab)
+    table = parts(lab, root)["mutant table"]
+    tables = {"MUTANTS": read_mutants(table)} if table.is_file() else {}
+    return Catalogue.from_module(_module(lab, path), lab, tables)
 
 
 def mutate(source: str, old: str, new: str) -> str:

@@ -25,6 +25,7 @@ def parts(lab: str, root: Path = REPO) -> dict[str, Path]:
     checks that every lab has them all)."""
     return {"solution notebook": root / "solutions" / lab / f"{lab}.ipynb",
             "mistake catalogue": root / "tests" / "mutants" / f"{lab}.py",
+            "mutant table": root / "tests" / "mutants" / f"{lab}.toml",
             "benchmark": root / "benchmarks" / f"{lab}.py"}
 
 

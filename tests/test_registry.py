@@ -1,7 +1,8 @@
 """One lab registry: a lab is found from ``solutions/<lab>/<lab>.ipynb`` (grading/labs.py) by the grading
 tests, the release script and ``make benchmarks``, so everything else a lab consists of (CONTRIBUTING.md)
-must be there: its mistake catalogue ``tests/mutants/<lab>.py`` (a valid one: known constants only), its
-benchmark ``benchmarks/<lab>.py`` and its README section. Fast: nothing is executed but the catalogues."""
+must be there: its mistake catalogue ``tests/mutants/<lab>.py`` (a valid one: known constants only) with
+its mutant table ``<lab>.toml``, its benchmark ``benchmarks/<lab>.py`` and its README section. Fast:
+nothing is executed but the catalogues."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading.catalogue import Catalogue, CatalogueError, load, mutant_rounds, trimmed
+from grading.catalogue import Catalogue, CatalogueError, load, mutant_rounds, read_mutants, trimmed
 from grading.course import shares_of
 from grading.labs import REPO, discover, parts, readme_heading
 
@@ -77,6 +78,20 @@ def test_a_catalogue_that_does_not_fit_together_is_an_error(constants, message):
         Catalogue.from_module(_module(**constants), "lab9_demo")
 
 
+def test_the_mutant_table_is_read_and_a_malformed_one_is_an_error_naming_the_file(tmp_path):
+    table = tmp_path / "lab9_demo.toml"
+    table.write_text("[[f]]\nmistake = 'off by one'\nedits = [['+ 1', '''+ 2\n''']]\n", encoding="utf-8")
+    assert read_mutants(table) == {"f": [("off by one", [("+ 1", "+ 2\n")])]}
+    for bad in ("[[f]]\nmistake = 'x'\nedits = [['+ 1']]\n", "[[f]]\nwhat = 'x'\nedits = []\n", "f = 1\n", "[[f]\n"):
+        table.write_text(bad, encoding="utf-8")
+        with pytest.raises(CatalogueError, match="lab9_demo.toml"):
+            read_mutants(table)
+    module = _module()
+    with pytest.raises(CatalogueError, match="MUTANTS is defined both"):
+        Catalogue.from_module(module, "lab9_demo", {"MUTANTS": module.MUTANTS})
+    assert Catalogue.from_module(_module(MUTANTS=None), "lab9_demo", {"MUTANTS": module.MUTANTS}).MUTANTS
+
+
 def test_a_new_lab_is_found_and_each_missing_part_is_named(tmp_path):
     """A sixth lab needs only its own files: the notebook makes it a lab, and the test names what is missing."""
     lab = "lab9_demo"
@@ -86,10 +101,11 @@ def test_a_new_lab_is_found_and_each_missing_part_is_named(tmp_path):
     nbformat.write(nbformat.v4.new_notebook(), notebook)
     assert discover(tmp_path / "solutions") == [lab]
     assert missing_parts(lab, tmp_path) == ["its mistake catalogue (tests/mutants/lab9_demo.py)",
+                                            "its mutant table (tests/mutants/lab9_demo.toml)",
                                             "its benchmark (benchmarks/lab9_demo.py)",
                                             "its README section (a heading '## Lab 9 ...')"]
-    for what in ("mistake catalogue", "benchmark"):
-        parts(lab, tmp_path)[what].parent.mkdir(parents=True)
+    for what in ("mistake catalogue", "mutant table", "benchmark"):
+        parts(lab, tmp_path)[what].parent.mkdir(parents=True, exist_ok=True)
         parts(lab, tmp_path)[what].write_text("", encoding="utf-8")
     with open(tmp_path / "README.md", "a", encoding="utf-8") as readme:
         readme.write("\n## Lab 9 results (full profile, 2-core CPU)\n")
