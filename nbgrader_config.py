@@ -19,6 +19,9 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # Every cell of a fast-profile lab runs in seconds; 120 s per cell bounds an infinite loop
 # (a timed-out cell is interrupted and scores 0, the rest of the notebook is still graded).
 c.Execute.timeout = 120
+# Once the last cell has run, the kernel is killed rather than asked to exit: every output is in by then,
+# and a kernel that loaded torch and the LLM takes 1 to 2.5 s to tear itself down, in every autograde.
+c.Execute.shutdown_kernel = "immediate"
 # A deleted or renamed test cell is put back from the source notebook and graded, not silently zeroed.
 c.OverwriteCells.add_missing_cells = True
 
