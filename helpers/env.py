@@ -59,6 +59,7 @@ GRADING_CAPS = {
     "train_steps": 2,    # helpers.train.fine_tune: batches per epoch (the fast profile runs 8)
     "llm_windows": 1,    # helpers.llm.token_windows: windows of evaluation or calibration text (fast: 2)
     "chat_tokens": 4,    # helpers.engine.chat: new tokens of an answer (fast: 16)
+    "batch_images": 32,  # Lab 7's BATCH_SIZE: the batch of its memory tables, TinyTL and distillation runs (128)
     "llm_layers": 2,     # helpers.llm.load_llm: the first decoder blocks of the LLM (of 30): its graded
                          # tests build their own tiny models, and the ungraded cells need only run
 }
