@@ -264,8 +264,9 @@ def restore(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
 
 
 @torch.inference_mode()
-def chat(model: nn.Module, tokenizer, question: str, max_new_tokens: int = 48) -> str:
-    """Greedy answer of the chat model to one user message (uses the tokenizer's chat template)."""
+def ask(model: nn.Module, tokenizer, question: str, max_new_tokens: int = 48) -> str:
+    """The greedy answer of a transformers chat model to one question, as a string (the tokenizer's chat
+    template; Lab 5's engine answers with :func:`helpers.engine.chat`, streamed and timed)."""
     prompt = tokenizer.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
                                            tokenize=False)
     ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
