@@ -14,4 +14,10 @@ communicators: ranks as threads for graded tests, the same interface over gloo p
 Nothing here implements what the labs grade: students import all of it.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+
+try:  # the one source is pyproject.toml's [project] version, which pip records when it installs helpers
+    __version__ = _version("efficient-dl-labs-helpers")
+except PackageNotFoundError:  # imported from a checkout that pip never installed
+    __version__ = "unknown"

@@ -77,3 +77,11 @@ def test_a_disagreement_fails_and_stamping_changes_one_line(tmp_path):
     readme = (root / "README.md").read_text(encoding="utf-8")
     assert "github/someone/fork/blob/v9.8.7/labs/" in readme and "efficient-dl-labs/blob/" not in readme
     assert not any("README.md" in p for p in release.disagreements(root))
+
+
+def test_the_helpers_version_is_pyprojects():
+    """helpers.__version__ is read from the installed package's metadata, never written a second time."""
+    import helpers
+
+    assert helpers.__version__ == release._read_toml(REPO / "pyproject.toml")["project"]["version"], \
+        "the installed helpers are older than pyproject.toml: run `make setup` (pip install -e .)"
