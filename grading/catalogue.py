@@ -24,7 +24,7 @@ from types import ModuleType
 from typing import Optional, Union
 
 from grading.course import Course
-from grading.labs import REPO, parts
+from grading.labs import REPO, parts, read_toml
 
 
 class CatalogueError(ValueError):
@@ -132,18 +132,9 @@ def read_mutants(path: Path) -> dict:
     """A ``MUTANTS`` table from its TOML file: one ``[[answer]]`` table per mistake, with ``mistake`` (what
     it is) and ``edits`` (``[old, new]`` pairs), as ``{answer: [(mistake, [(old, new), ...]), ...]}``."""
     try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.9 and 3.10
-        try:
-            import tomli as tomllib
-        except ModuleNotFoundError:
-            raise CatalogueError(f"{path.name} is TOML: read it with Python 3.11 or later (tomllib), or run "
-                                 "`pip install tomli`") from None
-    with path.open("rb") as f:
-        try:
-            table = tomllib.load(f)
-        except tomllib.TOMLDecodeError as exc:
-            raise CatalogueError(f"{path}: {exc}") from None
+        table = read_toml(path)
+    except ValueError as exc:  # tomllib.TOMLDecodeError
+        raise CatalogueError(f"{path}: {exc}") from None
     out = {}
     for answer, mistakes in table.items():
         if not isinstance(mistakes, list):

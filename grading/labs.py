@@ -29,6 +29,20 @@ def parts(lab: str, root: Path = REPO) -> dict[str, Path]:
             "benchmark": root / "benchmarks" / f"{lab}.py"}
 
 
+def read_toml(path: Path) -> dict:
+    """A TOML file (pyproject.toml, a lab's mutant table) as a dict: ``tomllib``, or ``tomli`` before Python 3.11."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.9 and 3.10
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise RuntimeError(f"{Path(path).name} is TOML: read it with Python 3.11 or later (tomllib), or run "
+                               "`pip install tomli`") from None
+    with open(path, "rb") as f:
+        return tomllib.load(f)
+
+
 def readme_heading(lab: str) -> str:
     """How the lab's section of README.md begins (``## Lab 1 ...``, its results in the full profile)."""
     return f"## Lab {_number(lab)} "

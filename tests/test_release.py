@@ -83,5 +83,5 @@ def test_the_helpers_version_is_pyprojects():
     """helpers.__version__ is read from the installed package's metadata, never written a second time."""
     import helpers
 
-    assert helpers.__version__ == release._read_toml(REPO / "pyproject.toml")["project"]["version"], \
+    assert helpers.__version__ == release.read_toml(REPO / "pyproject.toml")["project"]["version"], \
         "the installed helpers are older than pyproject.toml: run `make setup` (pip install -e .)"

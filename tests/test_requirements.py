@@ -22,6 +22,7 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from grading.labs import read_toml
 from helpers import finetune, install_check, llm
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,11 +32,7 @@ _CONDA_SPEC = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+)\s*(?P<spec>(?:>=|==|<=|<|>
 
 
 def pyproject() -> dict:
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python < 3.11
-        import tomli as tomllib
-    return tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    return read_toml(REPO / "pyproject.toml")["project"]
 
 
 def pip_requirements(path: Path, includes: bool = True) -> list[Requirement]:
